@@ -1,0 +1,520 @@
+//! Loading charts from directories and archives into [`Chart`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use super::constraint::Constraint;
+use super::{
+    Chart, ChartError, ChartFile, Files, Metadata, Subchart, Template, CHART_SCHEMA,
+    MAX_FILE_SIZE, MAX_TOTAL_SIZE,
+};
+use crate::package;
+
+/// Loads a chart from a directory or a `.tgz` archive.
+pub fn load(path: &Path) -> Result<Chart, ChartError> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ChartError::NotFound(path.to_path_buf()),
+        _ => ChartError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    })?;
+    if meta.is_dir() {
+        load_dir(path)
+    } else {
+        let bytes = package::read_limited(path)?;
+        load_archive_bytes(&bytes, path)
+    }
+}
+
+/// Loads a chart from a directory, honouring `.windlassignore` and `.helmignore`.
+pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
+    let files = read_dir_files(dir)?;
+    from_files(files, dir, Some(dir))
+}
+
+/// Loads a chart from archive bytes; `origin` names it in messages.
+pub fn load_archive_bytes(bytes: &[u8], origin: &Path) -> Result<Chart, ChartError> {
+    let files = package::read_archive(bytes, origin)?;
+    from_files(files, origin, None)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ChartError + '_ {
+    move |source| ChartError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn read_dir_files(dir: &Path) -> Result<Files, ChartError> {
+    if !dir.join("Chart.yaml").is_file() {
+        return Err(ChartError::MissingChartYaml(dir.to_path_buf()));
+    }
+    let mut builder = ignore::WalkBuilder::new(dir);
+    builder
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .add_custom_ignore_filename(".windlassignore")
+        .add_custom_ignore_filename(".helmignore")
+        .filter_entry(|e| e.file_name() != ".git");
+    let mut files = Files::new();
+    let mut total: u64 = 0;
+    for entry in builder.build() {
+        let entry = entry.map_err(|e| ChartError::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let path = entry.path();
+        let Some(ft) = entry.file_type() else {
+            continue;
+        };
+        if ft.is_symlink() {
+            return Err(ChartError::Symlink(path.to_path_buf()));
+        }
+        if !ft.is_file() {
+            continue;
+        }
+        let rel = path
+            .strip_prefix(dir)
+            .map_err(|_| ChartError::Symlink(path.to_path_buf()))?;
+        let rel = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let meta = std::fs::metadata(path).map_err(io_err(path))?;
+        if meta.len() > MAX_FILE_SIZE {
+            return Err(ChartError::FileTooLarge {
+                path: path.to_path_buf(),
+                size: meta.len(),
+            });
+        }
+        total += meta.len();
+        if total > MAX_TOTAL_SIZE {
+            return Err(ChartError::TooLarge(dir.to_path_buf()));
+        }
+        let data = std::fs::read(path).map_err(io_err(path))?;
+        files.insert(
+            rel,
+            ChartFile {
+                data,
+                executable: is_executable(&meta),
+            },
+        );
+    }
+    Ok(files)
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &std::fs::Metadata) -> bool {
+    false
+}
+
+fn chart_schema() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        // The schema is compiled into the binary and covered by tests, so a
+        // failure here is a bug in windlass itself, not user input.
+        let schema: Value = serde_json::from_str(CHART_SCHEMA).expect("embedded chart schema");
+        jsonschema::validator_for(&schema).expect("embedded chart schema compiles")
+    })
+}
+
+fn text(files: &Files, name: &str, origin: &Path) -> Result<Option<String>, ChartError> {
+    match files.get(name) {
+        None => Ok(None),
+        Some(f) => String::from_utf8(f.data.clone())
+            .map(Some)
+            .map_err(|_| ChartError::Invalid {
+                path: origin.join(name),
+                problems: vec!["not valid UTF-8 text".into()],
+            }),
+    }
+}
+
+/// Validates and parses `Chart.yaml` text.
+pub(crate) fn parse_metadata(text: &str, path: &Path) -> Result<Metadata, ChartError> {
+    let doc = crate::yaml::parse(text).map_err(|error| ChartError::Yaml {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let problems: Vec<String> = chart_schema()
+        .iter_errors(&doc)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{at}: {e}")
+            }
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(ChartError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        });
+    }
+    let meta: Metadata = serde_json::from_value(doc).map_err(|e| ChartError::Invalid {
+        path: path.to_path_buf(),
+        problems: vec![e.to_string()],
+    })?;
+    let mut problems = Vec::new();
+    if let Err(e) = semver::Version::parse(&meta.version) {
+        problems.push(format!("/version: `{}` is not SemVer 2: {e}", meta.version));
+    }
+    if let Some(kv) = &meta.kube_version {
+        if let Err(e) = Constraint::parse(kv) {
+            problems.push(format!("/kubeVersion: {e}"));
+        }
+    }
+    for (i, d) in meta.dependencies.iter().enumerate() {
+        if let Some(v) = &d.version {
+            if let Err(e) = Constraint::parse(v) {
+                problems.push(format!("/dependencies/{i}/version: {e}"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(meta)
+    } else {
+        Err(ChartError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+/// Partial name for `templates/_labels.yaml` (`labels`), or `None` when the
+/// file is not a partial.
+fn partial_name(file_name: &str) -> Option<String> {
+    let rest = file_name.strip_prefix('_')?;
+    let stem = [".yaml", ".yml", ".tpl", ".hbs", ".txt"]
+        .iter()
+        .find_map(|ext| rest.strip_suffix(ext))
+        .unwrap_or(rest);
+    Some(stem.to_string())
+}
+
+pub(crate) fn from_files(
+    files: Files,
+    origin: &Path,
+    dir: Option<&Path>,
+) -> Result<Chart, ChartError> {
+    let chart_yaml =
+        text(&files, "Chart.yaml", origin)?.ok_or_else(|| ChartError::MissingChartYaml(origin.into()))?;
+    let metadata = parse_metadata(&chart_yaml, &origin.join("Chart.yaml"))?;
+
+    let values = match text(&files, "values.yaml", origin)? {
+        None => Value::Object(Default::default()),
+        Some(t) => match crate::yaml::parse(&t) {
+            Ok(Value::Null) => Value::Object(Default::default()),
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return Err(ChartError::Invalid {
+                    path: origin.join("values.yaml"),
+                    problems: vec!["the top level must be a map of values".into()],
+                })
+            }
+            Err(error) => {
+                return Err(ChartError::Yaml {
+                    path: origin.join("values.yaml"),
+                    error,
+                })
+            }
+        },
+    };
+
+    let schema = match text(&files, "values.schema.json", origin)? {
+        None => None,
+        Some(t) => {
+            let path = origin.join("values.schema.json");
+            let v: Value = serde_json::from_str(&t).map_err(|e| ChartError::Json {
+                path: path.clone(),
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            })?;
+            if let Err(e) = jsonschema::validator_for(&v) {
+                return Err(ChartError::Invalid {
+                    path,
+                    problems: vec![format!("not a valid JSON Schema: {e}")],
+                });
+            }
+            Some(v)
+        }
+    };
+
+    let mut templates = Vec::new();
+    let mut partials: Vec<Template> = Vec::new();
+    let mut notes = None;
+    for path in files.keys().filter(|p| p.starts_with("templates/")) {
+        let file_name = path.rsplit('/').next().unwrap_or(path);
+        let Some(source) = text(&files, path, origin)? else {
+            continue;
+        };
+        if path == "templates/NOTES.txt" {
+            notes = Some(Template {
+                name: path.clone(),
+                path: path.clone(),
+                source,
+            });
+        } else if let Some(name) = partial_name(file_name) {
+            if let Some(other) = partials.iter().find(|p| p.name == name) {
+                return Err(ChartError::Invalid {
+                    path: origin.join(path),
+                    problems: vec![format!(
+                        "partial `{name}` is already defined by {}",
+                        other.path
+                    )],
+                });
+            }
+            partials.push(Template {
+                name,
+                path: path.clone(),
+                source,
+            });
+        } else if file_name.ends_with(".yaml") || file_name.ends_with(".yml") {
+            templates.push(Template {
+                name: path.clone(),
+                path: path.clone(),
+                source,
+            });
+        }
+    }
+
+    let subcharts = load_subcharts(&files, &metadata, origin, dir)?;
+
+    Ok(Chart {
+        metadata,
+        values,
+        schema,
+        templates,
+        partials,
+        notes,
+        subcharts,
+        files,
+        origin: origin.to_path_buf(),
+    })
+}
+
+fn load_subcharts(
+    files: &Files,
+    metadata: &Metadata,
+    origin: &Path,
+    dir: Option<&Path>,
+) -> Result<Vec<Subchart>, ChartError> {
+    // Subcharts present under charts/, by their Chart.yaml name.
+    let mut dirs: BTreeMap<String, Files> = BTreeMap::new();
+    let mut found: Vec<Chart> = Vec::new();
+    for (path, file) in files {
+        let Some(rest) = path.strip_prefix("charts/") else {
+            continue;
+        };
+        match rest.split_once('/') {
+            Some((sub, inner)) => {
+                dirs.entry(sub.to_string())
+                    .or_default()
+                    .insert(inner.to_string(), file.clone());
+            }
+            None if rest.ends_with(".tgz") => {
+                let sub_origin = origin.join(path);
+                found.push(load_archive_bytes(&file.data, &sub_origin)?);
+            }
+            None => {}
+        }
+    }
+    for (sub, sub_files) in dirs {
+        let sub_origin = origin.join("charts").join(&sub);
+        let sub_dir = dir.map(|d| d.join("charts").join(&sub));
+        found.push(from_files(sub_files, &sub_origin, sub_dir.as_deref())?);
+    }
+
+    let dep_err = |name: &str, problem: String| ChartError::Dependency {
+        chart: origin.to_path_buf(),
+        name: name.to_string(),
+        problem,
+    };
+    let mut used = vec![false; found.len()];
+    let mut subcharts = Vec::new();
+    for dep in &metadata.dependencies {
+        let idx = found.iter().position(|c| c.metadata.name == dep.name);
+        let chart = match (idx, dep.repository.as_deref()) {
+            (Some(i), _) => {
+                used[i] = true;
+                found[i].clone()
+            }
+            (None, Some(repo)) if repo.starts_with("file://") => {
+                let Some(dir) = dir else {
+                    return Err(dep_err(
+                        &dep.name,
+                        format!("not packaged under charts/ (repository {repo} is only read from a chart directory)"),
+                    ));
+                };
+                let target = dir.join(repo.trim_start_matches("file://"));
+                load(&target).map_err(|e| dep_err(&dep.name, format!("loading {repo}: {e}")))?
+            }
+            (None, Some(repo)) if !repo.is_empty() => {
+                return Err(dep_err(
+                    &dep.name,
+                    format!("not found under charts/; windlass reads dependencies from charts/ or file:// only (repository {repo})"),
+                ))
+            }
+            (None, _) => {
+                return Err(dep_err(&dep.name, "not found under charts/".into()));
+            }
+        };
+        if let Some(req) = &dep.version {
+            // Constraint syntax was validated with the metadata.
+            if let Ok(c) = Constraint::parse(req) {
+                if !c.matches(&chart.metadata.semver()) {
+                    return Err(dep_err(
+                        &dep.name,
+                        format!(
+                            "version {} does not satisfy `{req}`",
+                            chart.metadata.version
+                        ),
+                    ));
+                }
+            }
+        }
+        subcharts.push(Subchart {
+            key: dep.alias.clone().unwrap_or_else(|| dep.name.clone()),
+            condition: dep.condition.clone(),
+            chart,
+        });
+    }
+    for (chart, used) in found.into_iter().zip(used) {
+        if !used {
+            subcharts.push(Subchart {
+                key: chart.metadata.name.clone(),
+                condition: None,
+                chart,
+            });
+        }
+    }
+    Ok(subcharts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(s: &str) -> ChartFile {
+        ChartFile {
+            data: s.as_bytes().to_vec(),
+            executable: false,
+        }
+    }
+
+    fn files(entries: &[(&str, &str)]) -> Files {
+        entries.iter().map(|(k, v)| (k.to_string(), file(v))).collect()
+    }
+
+    const CHART: &str = "apiVersion: v2\nname: demo\nversion: 0.1.0\n";
+
+    #[test]
+    fn classifies_templates() {
+        let c = from_files(
+            files(&[
+                ("Chart.yaml", CHART),
+                ("templates/a.yaml", "x"),
+                ("templates/_labels.yaml", "l"),
+                ("templates/NOTES.txt", "n"),
+                ("templates/sub/b.yml", "y"),
+                ("templates/readme.md", "ignored"),
+            ]),
+            Path::new("demo"),
+            None,
+        )
+        .unwrap();
+        let names: Vec<_> = c.templates.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["templates/a.yaml", "templates/sub/b.yml"]);
+        assert_eq!(c.partials[0].name, "labels");
+        assert!(c.notes.is_some());
+        assert_eq!(c.values, serde_json::json!({}));
+    }
+
+    #[test]
+    fn metadata_errors_name_the_field() {
+        let e = parse_metadata("apiVersion: v2\nname: Bad_Name\nversion: 1.0\n", Path::new("c/Chart.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/name"), "{e}");
+        assert!(e.contains("/version"), "{e}");
+        assert!(e.starts_with("c/Chart.yaml"), "{e}");
+        let e = parse_metadata("apiVersion: v2\nname: ok\nversion: 1.0.0\nkubeVersion: '>='\n", Path::new("Chart.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/kubeVersion"), "{e}");
+        let e = parse_metadata("apiVersion: v2\nname: ok\nversion: 1.0.0\nbogus: 1\n", Path::new("Chart.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn subcharts_with_alias_condition_and_version() {
+        let parent = "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n- name: zk\n  version: ~3.1\n  alias: zookeeper\n  condition: zookeeper.enabled\n";
+        let c = from_files(
+            files(&[
+                ("Chart.yaml", parent),
+                ("charts/zk/Chart.yaml", "apiVersion: v2\nname: zk\nversion: 3.1.4\n"),
+                ("charts/extra/Chart.yaml", "apiVersion: v2\nname: extra\nversion: 1.0.0\n"),
+            ]),
+            Path::new("p"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.subcharts.len(), 2);
+        assert_eq!(c.subcharts[0].key, "zookeeper");
+        assert_eq!(c.subcharts[0].condition.as_deref(), Some("zookeeper.enabled"));
+        assert_eq!(c.subcharts[1].key, "extra");
+
+        let e = from_files(
+            files(&[
+                ("Chart.yaml", parent),
+                ("charts/zk/Chart.yaml", "apiVersion: v2\nname: zk\nversion: 4.0.0\n"),
+            ]),
+            Path::new("p"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not satisfy"), "{e}");
+        let e = from_files(files(&[("Chart.yaml", parent)]), Path::new("p"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dependency `zk`"), "{e}");
+    }
+
+    #[test]
+    fn values_must_be_a_map() {
+        let e = from_files(
+            files(&[("Chart.yaml", CHART), ("values.yaml", "- a\n")]),
+            Path::new("demo"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("values.yaml"), "{e}");
+        let e = from_files(
+            files(&[("Chart.yaml", CHART), ("values.schema.json", "{\"type\": 5}")]),
+            Path::new("demo"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not a valid JSON Schema"), "{e}");
+    }
+}

@@ -1,0 +1,1 @@
+//! `windlass create`: the scaffold of a new chart.

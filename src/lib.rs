@@ -1,0 +1,16 @@
+//! windlass: a Helm-style chart packager and installer.
+//!
+//! Data flows one way: **chart -> values -> render -> plan (diff) -> apply ->
+//! release record**. Each stage lives in its own module and exposes typed
+//! errors (`thiserror`); the CLI in `src/cli/` only parses flags and formats
+//! output.
+
+pub mod chart;
+pub mod package;
+pub mod render;
+pub mod values;
+pub mod yaml;
+
+/// The field manager, `managed-by` label value and `Release.Service` that
+/// windlass writes.
+pub const TOOL_NAME: &str = "windlass";

@@ -1,0 +1,750 @@
+//! Template helpers: the functions real charts use most, under the names
+//! Helm users know (`toYaml`, `nindent`, `include`, `default`, ...).
+//!
+//! Handlebars has no pipes, so `{{ include "x" . | nindent 4 }}` is written
+//! `{{nindent 4 (include "x" this)}}`. Argument order follows Sprig.
+
+use std::cell::Cell;
+
+use base64::Engine as _;
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
+    ScopedJson,
+};
+use serde_json::{Map, Number, Value};
+
+/// Deepest nesting of `include`/`tpl` calls before rendering gives up: a
+/// partial that includes itself must be an error, not a stack overflow.
+pub const MAX_INCLUDE_DEPTH: usize = 64;
+/// Largest list `range` builds.
+pub const MAX_RANGE: i64 = 100_000;
+
+thread_local! {
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// One argument as a helper sees it.
+struct Arg {
+    value: Value,
+    /// `Some(path)` when the argument named a value that does not exist.
+    missing: Option<String>,
+}
+
+/// The arguments of one helper call.
+struct Call {
+    args: Vec<Arg>,
+}
+
+type HResult = Result<Value, String>;
+
+impl Call {
+    fn len(&self) -> usize {
+        self.args.len()
+    }
+
+    /// The i-th argument; an error when absent or naming a missing value.
+    fn arg(&self, i: usize) -> Result<&Value, String> {
+        match self.args.get(i) {
+            None => Err(format!("expects at least {} argument(s)", i + 1)),
+            Some(Arg {
+                missing: Some(p), ..
+            }) => Err(format!("missing value `{p}` (argument {})", i + 1)),
+            Some(a) => Ok(&a.value),
+        }
+    }
+
+    /// The i-th argument, or `None` when absent or missing.
+    fn opt(&self, i: usize) -> Option<&Value> {
+        self.args
+            .get(i)
+            .filter(|a| a.missing.is_none())
+            .map(|a| &a.value)
+    }
+
+    fn text(&self, i: usize) -> Result<String, String> {
+        self.arg(i).map(text)
+    }
+
+    fn int(&self, i: usize) -> Result<i64, String> {
+        to_int(self.arg(i)?)
+    }
+
+    /// All arguments from `from` on, each required.
+    fn rest(&self, from: usize) -> Result<Vec<&Value>, String> {
+        (from..self.len()).map(|i| self.arg(i)).collect()
+    }
+}
+
+/// A value as text: strings as they are, null as empty, the rest as JSON.
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Sprig's notion of "empty": null, false, 0, "", [] and {}.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+fn to_int(v: &Value) -> Result<i64, String> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
+            .ok_or_else(|| format!("{n} is not an integer")),
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .or_else(|_| s.trim().parse::<f64>().map(|f| f.trunc() as i64))
+            .map_err(|_| format!("`{s}` is not a number")),
+        Value::Bool(b) => Ok(i64::from(*b)),
+        Value::Null => Ok(0),
+        other => Err(format!("{other} is not a number")),
+    }
+}
+
+fn number(v: &Value) -> Result<Num, String> {
+    match v {
+        Value::Number(n) => Ok(match n.as_i64() {
+            Some(i) => Num::Int(i),
+            None => Num::Float(n.as_f64().unwrap_or(f64::NAN)),
+        }),
+        Value::String(s) => {
+            if let Ok(i) = s.trim().parse::<i64>() {
+                Ok(Num::Int(i))
+            } else {
+                s.trim()
+                    .parse::<f64>()
+                    .map(Num::Float)
+                    .map_err(|_| format!("`{s}` is not a number"))
+            }
+        }
+        Value::Null => Ok(Num::Int(0)),
+        other => Err(format!("{other} is not a number")),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl Num {
+    fn f(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+}
+
+fn num_value(n: Num) -> Value {
+    match n {
+        Num::Int(i) => Value::from(i),
+        Num::Float(f) => Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+    }
+}
+
+fn arith(call: &Call, op: fn(i64, i64) -> Option<i64>, fop: fn(f64, f64) -> f64) -> HResult {
+    let nums = call
+        .rest(0)?
+        .into_iter()
+        .map(number)
+        .collect::<Result<Vec<_>, _>>()?;
+    let (first, rest) = nums
+        .split_first()
+        .ok_or_else(|| "expects at least 1 argument".to_string())?;
+    let mut acc = *first;
+    for n in rest {
+        acc = match (acc, *n) {
+            (Num::Int(a), Num::Int(b)) => {
+                Num::Int(op(a, b).ok_or_else(|| "integer overflow".to_string())?)
+            }
+            (a, b) => Num::Float(fop(a.f(), b.f())),
+        };
+    }
+    Ok(num_value(acc))
+}
+
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn compare(call: &Call) -> Result<std::cmp::Ordering, String> {
+    let (a, b) = (call.arg(0)?, call.arg(1)?);
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => Ok(x.cmp(y)),
+        _ => {
+            let (x, y) = (number(a)?.f(), number(b)?.f());
+            x.partial_cmp(&y)
+                .ok_or_else(|| "cannot compare NaN".to_string())
+        }
+    }
+}
+
+fn indent(n: i64, s: &str) -> String {
+    let pad = " ".repeat(n.max(0) as usize);
+    format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
+}
+
+fn printf(call: &Call) -> HResult {
+    let fmt = call.text(0)?;
+    let mut out = String::new();
+    let mut args = (1..call.len()).map(|i| call.arg(i));
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some(verb @ ('s' | 'v' | 'd' | 'q')) => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| format!("format `{fmt}` needs more arguments"))??;
+                match verb {
+                    'd' => out.push_str(&to_int(v)?.to_string()),
+                    'q' => out.push_str(&Value::String(text(v)).to_string()),
+                    _ => out.push_str(&text(v)),
+                }
+            }
+            Some(other) => return Err(format!("unsupported verb `%{other}` (use %s, %d, %v, %q or %%)")),
+            None => return Err("format ends with a lone `%`".to_string()),
+        }
+    }
+    Ok(Value::String(out))
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+type PureFn = fn(&Call) -> HResult;
+
+/// Every pure helper: name and implementation.
+const PURE: &[(&str, PureFn)] = &[
+    ("toYaml", |c| Ok(Value::String(crate::yaml::to_string(c.arg(0)?)))),
+    ("toJson", |c| Ok(Value::String(c.arg(0)?.to_string()))),
+    ("fromYaml", |c| {
+        crate::yaml::parse(&c.text(0)?).map_err(|e| format!("invalid YAML: {e}"))
+    }),
+    ("fromJson", |c| {
+        serde_json::from_str(&c.text(0)?).map_err(|e| format!("invalid JSON: {e}"))
+    }),
+    ("indent", |c| Ok(Value::String(indent(c.int(0)?, &c.text(1)?)))),
+    ("nindent", |c| {
+        Ok(Value::String(format!("\n{}", indent(c.int(0)?, &c.text(1)?))))
+    }),
+    ("quote", |c| {
+        let parts = c
+            .rest(0)?
+            .into_iter()
+            .map(|v| Value::String(text(v)).to_string())
+            .collect::<Vec<_>>();
+        Ok(Value::String(parts.join(" ")))
+    }),
+    ("squote", |c| {
+        let parts = c
+            .rest(0)?
+            .into_iter()
+            .map(|v| format!("'{}'", text(v)))
+            .collect::<Vec<_>>();
+        Ok(Value::String(parts.join(" ")))
+    }),
+    ("default", |c| {
+        let d = c.arg(0)?;
+        Ok(match c.opt(1) {
+            Some(v) if truthy(v) => v.clone(),
+            _ => d.clone(),
+        })
+    }),
+    ("empty", |c| Ok(Value::Bool(!c.opt(0).is_some_and(truthy)))),
+    ("required", |c| {
+        let msg = c.text(0)?;
+        match c.opt(1) {
+            None | Some(Value::Null) => Err(msg),
+            Some(Value::String(s)) if s.is_empty() => Err(msg),
+            Some(v) => Ok(v.clone()),
+        }
+    }),
+    ("ternary", |c| {
+        Ok(if truthy(c.arg(2)?) { c.arg(0)?.clone() } else { c.arg(1)?.clone() })
+    }),
+    ("trunc", |c| {
+        let n = c.int(0)?;
+        let s: Vec<char> = c.text(1)?.chars().collect();
+        let out: String = if n >= 0 {
+            s.iter().take(n as usize).collect()
+        } else {
+            let k = (-n) as usize;
+            s[s.len().saturating_sub(k)..].iter().collect()
+        };
+        Ok(Value::String(out))
+    }),
+    ("trim", |c| Ok(Value::String(c.text(0)?.trim().to_string()))),
+    ("trimSuffix", |c| {
+        let (suf, s) = (c.text(0)?, c.text(1)?);
+        Ok(Value::String(s.strip_suffix(&suf).unwrap_or(&s).to_string()))
+    }),
+    ("trimPrefix", |c| {
+        let (pre, s) = (c.text(0)?, c.text(1)?);
+        Ok(Value::String(s.strip_prefix(&pre).unwrap_or(&s).to_string()))
+    }),
+    ("lower", |c| Ok(Value::String(c.text(0)?.to_lowercase()))),
+    ("upper", |c| Ok(Value::String(c.text(0)?.to_uppercase()))),
+    ("replace", |c| {
+        Ok(Value::String(c.text(2)?.replace(&c.text(0)?, &c.text(1)?)))
+    }),
+    ("contains", |c| Ok(Value::Bool(c.text(1)?.contains(&c.text(0)?)))),
+    ("printf", printf),
+    ("concat", |c| {
+        Ok(Value::String(c.rest(0)?.into_iter().map(text).collect()))
+    }),
+    ("join", |c| {
+        let sep = c.text(0)?;
+        match c.arg(1)? {
+            Value::Array(items) => Ok(Value::String(
+                items.iter().map(text).collect::<Vec<_>>().join(&sep),
+            )),
+            other => Err(format!("expects a list as argument 2, got {other}")),
+        }
+    }),
+    ("b64enc", |c| {
+        Ok(Value::String(
+            base64::engine::general_purpose::STANDARD.encode(c.text(0)?),
+        ))
+    }),
+    ("b64dec", |c| {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(c.text(0)?.trim())
+            .map_err(|e| format!("invalid base64: {e}"))?;
+        String::from_utf8(bytes)
+            .map(Value::String)
+            .map_err(|_| "decoded bytes are not UTF-8 text".to_string())
+    }),
+    ("sha256sum", |c| {
+        Ok(Value::String(crate::package::sha256_hex(c.text(0)?.as_bytes())))
+    }),
+    ("xmlEscape", |c| Ok(Value::String(xml_escape(&c.text(0)?)))),
+    ("eq", |c| Ok(Value::Bool(values_equal(c.arg(0)?, c.arg(1)?)))),
+    ("ne", |c| Ok(Value::Bool(!values_equal(c.arg(0)?, c.arg(1)?)))),
+    ("lt", |c| Ok(Value::Bool(compare(c)?.is_lt()))),
+    ("le", |c| Ok(Value::Bool(compare(c)?.is_le()))),
+    ("gt", |c| Ok(Value::Bool(compare(c)?.is_gt()))),
+    ("ge", |c| Ok(Value::Bool(compare(c)?.is_ge()))),
+    // Missing values count as false, so `(and Values.a Values.b)` works on
+    // optional keys.
+    ("and", |c| {
+        if c.len() == 0 {
+            return Err("expects at least 1 argument".into());
+        }
+        Ok(Value::Bool((0..c.len()).all(|i| c.opt(i).is_some_and(truthy))))
+    }),
+    ("or", |c| {
+        if c.len() == 0 {
+            return Err("expects at least 1 argument".into());
+        }
+        Ok(Value::Bool((0..c.len()).any(|i| c.opt(i).is_some_and(truthy))))
+    }),
+    ("not", |c| {
+        if c.len() != 1 {
+            return Err("expects exactly 1 argument".into());
+        }
+        Ok(Value::Bool(!c.opt(0).is_some_and(truthy)))
+    }),
+    ("add", |c| arith(c, i64::checked_add, |a, b| a + b)),
+    ("sub", |c| {
+        if c.len() != 2 {
+            return Err("expects exactly 2 arguments".into());
+        }
+        arith(c, i64::checked_sub, |a, b| a - b)
+    }),
+    ("mul", |c| arith(c, i64::checked_mul, |a, b| a * b)),
+    ("div", |c| {
+        if c.len() != 2 {
+            return Err("expects exactly 2 arguments".into());
+        }
+        if number(c.arg(1)?)?.f() == 0.0 {
+            return Err("division by zero".into());
+        }
+        arith(c, i64::checked_div, |a, b| a / b)
+    }),
+    ("max", |c| arith(c, |a, b| Some(a.max(b)), f64::max)),
+    ("min", |c| arith(c, |a, b| Some(a.min(b)), f64::min)),
+    ("int", |c| Ok(Value::from(c.int(0)?))),
+    ("toString", |c| Ok(Value::String(text(c.arg(0)?)))),
+    ("list", |c| Ok(Value::Array(c.rest(0)?.into_iter().cloned().collect()))),
+    ("dict", |c| {
+        if c.len() % 2 != 0 {
+            return Err("expects key/value pairs (an even number of arguments)".into());
+        }
+        let mut m = Map::new();
+        for i in (0..c.len()).step_by(2) {
+            m.insert(c.text(i)?, c.arg(i + 1)?.clone());
+        }
+        Ok(Value::Object(m))
+    }),
+    ("hasKey", |c| match c.arg(0)? {
+        Value::Object(m) => Ok(Value::Bool(m.contains_key(&c.text(1)?))),
+        other => Err(format!("expects a map as argument 1, got {other}")),
+    }),
+    ("has", |c| match c.arg(1)? {
+        Value::Array(items) => {
+            let needle = c.arg(0)?;
+            Ok(Value::Bool(items.iter().any(|v| values_equal(v, needle))))
+        }
+        other => Err(format!("expects a list as argument 2, got {other}")),
+    }),
+    ("len", |c| match c.arg(0)? {
+        Value::Array(a) => Ok(Value::from(a.len())),
+        Value::Object(o) => Ok(Value::from(o.len())),
+        Value::String(s) => Ok(Value::from(s.chars().count())),
+        Value::Null => Ok(Value::from(0)),
+        other => Err(format!("cannot take the length of {other}")),
+    }),
+    ("range", |c| {
+        let (start, end) = if c.len() >= 2 {
+            (c.int(0)?, c.int(1)?)
+        } else {
+            (0, c.int(0)?)
+        };
+        if end - start > MAX_RANGE {
+            return Err(format!("range of {} items is larger than {MAX_RANGE}", end - start));
+        }
+        Ok(Value::Array((start..end).map(Value::from).collect()))
+    }),
+    ("semverCompare", |c| {
+        let constraint = crate::chart::constraint::Constraint::parse(&c.text(0)?)
+            .map_err(|e| e.to_string())?;
+        let version = crate::chart::constraint::parse_lenient(&c.text(1)?)
+            .map_err(|e| format!("invalid version `{}`: {e}", text(c.arg(1).unwrap_or(&Value::Null))))?;
+        Ok(Value::Bool(constraint.matches(&version)))
+    }),
+    ("mergeOverwrite", |c| {
+        let mut out = Value::Object(Map::new());
+        for v in c.rest(0)? {
+            if !v.is_object() {
+                return Err(format!("expects maps, got {v}"));
+            }
+            crate::values::overlay(&mut out, v.clone());
+        }
+        Ok(out)
+    }),
+];
+
+fn call_of(h: &Helper<'_>) -> Call {
+    Call {
+        args: h
+            .params()
+            .iter()
+            .map(|p| Arg {
+                value: p.value().clone(),
+                missing: p
+                    .is_value_missing()
+                    .then(|| p.relative_path().cloned().unwrap_or_else(|| "?".into())),
+            })
+            .collect(),
+    }
+}
+
+fn helper_error(name: &str, message: String) -> RenderError {
+    RenderErrorReason::Other(format!("{name}: {message}")).into()
+}
+
+struct Pure {
+    name: &'static str,
+    f: PureFn,
+}
+
+impl HelperDef for Pure {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        (self.f)(&call_of(h))
+            .map(ScopedJson::Derived)
+            .map_err(|m| helper_error(self.name, m))
+    }
+}
+
+/// Runs `f` one include level deeper, failing past [`MAX_INCLUDE_DEPTH`].
+fn nested<T>(name: &str, f: impl FnOnce() -> Result<T, RenderError>) -> Result<T, RenderError> {
+    let depth = DEPTH.with(|d| d.get());
+    if depth >= MAX_INCLUDE_DEPTH {
+        return Err(helper_error(
+            name,
+            format!("nested more than {MAX_INCLUDE_DEPTH} levels deep (does a partial include itself?)"),
+        ));
+    }
+    DEPTH.with(|d| d.set(depth + 1));
+    let out = f();
+    DEPTH.with(|d| d.set(depth));
+    out
+}
+
+fn context_arg(call: &Call, i: usize, ctx: &Context) -> Result<Context, RenderError> {
+    match call.args.get(i) {
+        None => Ok(ctx.clone()),
+        Some(a) => Context::wraps(&a.value),
+    }
+}
+
+/// `include NAME [CONTEXT]`: renders a partial to a string, without its
+/// trailing newlines.
+struct Include;
+
+impl HelperDef for Include {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let call = call_of(h);
+        let name = call.text(0).map_err(|m| helper_error("include", m))?;
+        if r.get_template(&name).is_none() {
+            return Err(helper_error(
+                "include",
+                format!("no partial named `{name}` (partials are templates/_NAME.yaml files)"),
+            ));
+        }
+        let c = context_arg(&call, 1, ctx)?;
+        // A partial is a whole file, which ends with a newline that nobody
+        // wants in `(include "x" this)`.
+        nested("include", || r.render_with_context(&name, &c)).map(|s| {
+            ScopedJson::Derived(Value::String(s.trim_end_matches('\n').to_string()))
+        })
+    }
+}
+
+/// `tpl TEMPLATE [CONTEXT]`: renders a string as a template.
+struct Tpl;
+
+impl HelperDef for Tpl {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let call = call_of(h);
+        let source = call.text(0).map_err(|m| helper_error("tpl", m))?;
+        let c = context_arg(&call, 1, ctx)?;
+        nested("tpl", || r.render_template_with_context(&source, &c))
+            .map(|s| ScopedJson::Derived(Value::String(s)))
+    }
+}
+
+/// Names of every helper windlass registers.
+pub fn names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = PURE.iter().map(|(n, _)| *n).collect();
+    v.extend(["include", "tpl"]);
+    v
+}
+
+/// Registers every helper on a registry.
+pub fn register(hb: &mut Handlebars<'_>) {
+    for (name, f) in PURE {
+        hb.register_helper(name, Box::new(Pure { name, f: *f }));
+    }
+    hb.register_helper("include", Box::new(Include));
+    hb.register_helper("tpl", Box::new(Tpl));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hb() -> Handlebars<'static> {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(handlebars::no_escape);
+        register(&mut hb);
+        hb
+    }
+
+    fn render(t: &str, data: Value) -> Result<String, String> {
+        hb().render_template(t, &data).map_err(|e| e.to_string())
+    }
+
+    fn ok(t: &str) -> String {
+        render(t, json!({"v": {"n": 3, "s": "Hi", "m": {"b": 1, "a": [1, 2]}, "e": "", "z": 0, "t": true, "nul": null, "ml": "a\nb"}})).unwrap()
+    }
+
+    fn err(t: &str) -> String {
+        render(t, json!({"v": {"n": 3, "s": "Hi"}})).unwrap_err()
+    }
+
+    #[test]
+    fn yaml_and_json() {
+        assert_eq!(ok("{{toYaml v.m}}"), "a:\n- 1\n- 2\nb: 1");
+        assert_eq!(ok("{{toJson v.m}}"), r#"{"a":[1,2],"b":1}"#);
+    }
+
+    #[test]
+    fn from_yaml_and_json() {
+        assert_eq!(ok("{{toJson (fromYaml \"x: [1, a]\")}}"), r#"{"x":[1,"a"]}"#);
+        assert!(err("{{fromYaml \"x: [1\"}}").contains("fromYaml: invalid YAML"));
+        assert_eq!(ok("{{toYaml (fromJson \"[1]\")}}"), "- 1");
+        assert!(err("{{fromJson \"[1\"}}").contains("fromJson: invalid JSON"));
+    }
+
+    #[test]
+    fn indentation() {
+        assert_eq!(ok("{{indent 2 v.ml}}"), "  a\n  b");
+        assert_eq!(ok("x:{{nindent 2 (toYaml v.m)}}"), "x:\n  a:\n  - 1\n  - 2\n  b: 1");
+        assert!(err("{{indent \"x\" \"a\"}}").contains("indent: `x` is not a number"));
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(ok("{{quote v.s}}"), "\"Hi\"");
+        assert_eq!(ok("{{quote \"a\\\"b\"}}"), r#""a\"b""#);
+        assert_eq!(ok("{{quote v.n}}"), "\"3\"");
+        assert_eq!(ok("{{squote v.s}}"), "'Hi'");
+        assert!(err("{{quote v.nope}}").contains("missing value `v.nope`"));
+    }
+
+    #[test]
+    fn default_required_empty_ternary() {
+        assert_eq!(ok("{{default \"d\" v.nope}}"), "d");
+        assert_eq!(ok("{{default \"d\" v.e}}"), "d");
+        assert_eq!(ok("{{default 5 v.z}}"), "5");
+        assert_eq!(ok("{{default \"d\" v.s}}"), "Hi");
+        assert_eq!(ok("{{default \"d\" v.nul}}"), "d");
+        assert_eq!(ok("{{required \"need s\" v.s}}"), "Hi");
+        assert_eq!(err("{{required \"v.x is required\" v.x}}").contains("required: v.x is required"), true);
+        assert!(err("{{required \"msg\" \"\"}}").contains("msg"));
+        assert_eq!(ok("{{empty v.e}} {{empty v.s}} {{empty v.nope}}"), "true false true");
+        assert_eq!(ok("{{ternary \"a\" \"b\" v.t}}{{ternary \"a\" \"b\" v.z}}"), "ab");
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(ok("{{trunc 2 v.s}}|{{trunc -1 v.s}}|{{trunc 9 v.s}}"), "Hi|i|Hi");
+        assert_eq!(ok("{{trimSuffix \"-x\" \"a-x\"}}{{trimPrefix \"a\" \"ab\"}}{{trim \"  c \"}}"), "abc");
+        assert_eq!(ok("{{lower v.s}}{{upper v.s}}"), "hiHI");
+        assert_eq!(ok("{{replace \"i\" \"o\" v.s}}"), "Ho");
+        assert_eq!(ok("{{contains \"i\" v.s}}"), "true");
+        assert_eq!(ok("{{printf \"%s-%d-%v-%q-%%\" v.s v.n true \"x\"}}"), "Hi-3-true-\"x\"-%");
+        assert!(err("{{printf \"%s %s\" \"a\"}}").contains("needs more arguments"));
+        assert!(err("{{printf \"%x\" 1}}").contains("unsupported verb"));
+        assert_eq!(ok("{{concat v.s \"-\" v.n}}"), "Hi-3");
+        assert_eq!(ok("{{join \",\" v.m.a}}"), "1,2");
+        assert!(err("{{join \",\" v.s}}").contains("expects a list"));
+        assert_eq!(ok("{{xmlEscape \"a<b&'c\\\"\"}}"), "a&lt;b&amp;&apos;c&quot;");
+        assert_eq!(ok("{{toString v.n}}"), "3");
+    }
+
+    #[test]
+    fn encodings() {
+        assert_eq!(ok("{{b64enc v.s}}"), "SGk=");
+        assert_eq!(ok("{{b64dec \"SGk=\"}}"), "Hi");
+        assert!(err("{{b64dec \"!!\"}}").contains("b64dec: invalid base64"));
+        assert_eq!(
+            ok("{{sha256sum \"abc\"}}"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn comparisons_and_logic() {
+        assert_eq!(ok("{{eq v.n 3}} {{ne v.s \"Hi\"}} {{eq 1 1.0}}"), "true false true");
+        assert_eq!(ok("{{lt 1 2}} {{le 2 2}} {{gt \"b\" \"a\"}} {{ge 1 2}}"), "true true true false");
+        assert!(err("{{lt \"a\" 1}}").contains("lt: `a` is not a number"));
+        assert_eq!(ok("{{and v.t v.n}} {{and v.t v.z}} {{or v.z v.nope v.s}} {{not v.e}}"), "true false true true");
+        assert_eq!(ok("{{and v.t v.nope}}"), "false");
+        assert!(err("{{not}}").contains("exactly 1"));
+        assert_eq!(ok("{{#if (and v.t (eq v.s \"Hi\"))}}yes{{/if}}"), "yes");
+    }
+
+    #[test]
+    fn arithmetic() {
+        assert_eq!(ok("{{add 1 2 3}} {{sub 5 7}} {{mul 2 3}} {{div 7 2}} {{div 7.0 2}}"), "6 -2 6 3 3.5");
+        assert_eq!(ok("{{max 1 5 3}} {{min 4 2}} {{min 3 v.n}}"), "5 2 3");
+        assert!(err("{{div 1 0}}").contains("division by zero"));
+        assert!(err("{{add 9223372036854775807 1}}").contains("overflow"));
+        assert!(err("{{sub 1}}").contains("exactly 2"));
+        assert_eq!(ok("{{int \"42\"}} {{int 3.9}} {{int \"2.5\"}}"), "42 3 2");
+        assert!(err("{{int \"x\"}}").contains("not a number"));
+    }
+
+    #[test]
+    fn collections() {
+        assert_eq!(ok("{{toJson (list 1 \"a\" v.t)}}"), r#"[1,"a",true]"#);
+        assert_eq!(ok("{{toJson (dict \"k\" 1 \"j\" v.s)}}"), r#"{"j":"Hi","k":1}"#);
+        assert!(err("{{dict \"k\"}}").contains("even number"));
+        assert_eq!(ok("{{hasKey v.m \"a\"}} {{hasKey v.m \"zz\"}}"), "true false");
+        assert!(err("{{hasKey v.s \"a\"}}").contains("expects a map"));
+        assert_eq!(ok("{{has 2 v.m.a}} {{has 9 v.m.a}}"), "true false");
+        assert_eq!(ok("{{len v.m.a}} {{len v.s}}"), "2 2");
+        assert_eq!(ok("{{#each (range 3)}}{{this}}{{/each}}|{{#each (range 2 4)}}{{this}}{{/each}}"), "012|23");
+        assert!(err("{{range 1000000}}").contains("larger than"));
+        assert_eq!(
+            ok("{{toJson (mergeOverwrite (dict \"a\" 1 \"b\" (dict \"c\" 1)) (dict \"b\" (dict \"d\" 2)))}}"),
+            r#"{"a":1,"b":{"c":1,"d":2}}"#
+        );
+        assert!(err("{{mergeOverwrite 1}}").contains("expects maps"));
+    }
+
+    #[test]
+    fn semver_compare() {
+        assert_eq!(ok("{{semverCompare \">=1.25.0-0\" \"v1.31.2\"}}"), "true");
+        assert_eq!(ok("{{semverCompare \"<1.20\" \"1.31.0\"}}"), "false");
+        assert!(err("{{semverCompare \">=\" \"1.0.0\"}}").contains("invalid version constraint"));
+        assert!(err("{{semverCompare \">=1.0.0\" \"banana\"}}").contains("invalid version"));
+    }
+
+    #[test]
+    fn include_and_tpl() {
+        let mut hb = hb();
+        hb.register_template_string("labels", "app: {{Values.name}}\n\n").unwrap();
+        hb.register_template_string("self", "{{include \"self\" this}}").unwrap();
+        let data = json!({"Values": {"name": "hdfs", "t": "n={{Values.name}}"}});
+        assert_eq!(
+            hb.render_template("x:{{nindent 2 (include \"labels\" this)}}", &data).unwrap(),
+            "x:\n  app: hdfs"
+        );
+        assert_eq!(hb.render_template("{{tpl Values.t this}}", &data).unwrap(), "n=hdfs");
+        let e = hb.render_template("{{include \"nope\" this}}", &data).unwrap_err().to_string();
+        assert!(e.contains("no partial named `nope`"), "{e}");
+        let e = hb.render_template("{{include \"self\" this}}", &data).unwrap_err().to_string();
+        assert!(e.contains("nested more than"), "{e}");
+        let e = hb.render_template("{{tpl \"{{Values.nope}}\" this}}", &data).unwrap_err().to_string();
+        assert!(e.contains("nope"), "{e}");
+    }
+}

@@ -1,0 +1,329 @@
+//! Splitting rendered text into YAML documents, checking each object, and
+//! ordering them the way Helm installs them.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+/// Helm's install order (Helm 4, `kind_sorter.go`). Unknown kinds go last,
+/// alphabetically.
+pub const INSTALL_ORDER: &[&str] = &[
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+/// One rendered Kubernetes object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// `<chart>/templates/<file>` it came from.
+    pub source: String,
+    /// The YAML document as rendered.
+    pub text: String,
+    /// The parsed object.
+    pub object: Value,
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`, if the template set one.
+    pub namespace: Option<String>,
+}
+
+impl Manifest {
+    /// `apiVersion/kind namespace/name`, for messages.
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {} {ns}/{}", self.api_version, self.kind, self.name),
+            None => format!("{} {} {}", self.api_version, self.kind, self.name),
+        }
+    }
+
+    /// The object's annotations.
+    pub fn annotations(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.object
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
+    }
+}
+
+/// A rendered document that is not a valid Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{template}: document {document}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+pub struct ManifestError {
+    /// `<chart>/templates/<file>`.
+    pub template: String,
+    /// 1-based document index within the template's output.
+    pub document: usize,
+    /// 1-based line within the document, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// True for a valid DNS-1123 subdomain (lower-case alphanumerics, `-` and
+/// `.`, starting and ending alphanumeric, at most 253 characters).
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label_body)
+}
+
+/// True for a valid DNS-1123 label (at most 63 characters).
+pub fn is_dns1123_label(s: &str) -> bool {
+    s.len() <= 63 && is_dns1123_label_body(s)
+}
+
+fn is_dns1123_label_body(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn is_separator(line: &str) -> bool {
+    line.strip_prefix("---").is_some_and(|rest| {
+        rest.is_empty() || rest.starts_with(' ') || rest.starts_with('\t') || rest.starts_with('#')
+    })
+}
+
+fn is_blank_doc(doc: &str) -> bool {
+    doc.lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+}
+
+/// Splits one template's output into manifests, dropping empty documents.
+pub fn split(source: &str, rendered: &str) -> Result<Vec<Manifest>, ManifestError> {
+    let mut docs: Vec<String> = vec![String::new()];
+    for line in rendered.lines() {
+        if is_separator(line) {
+            docs.push(String::new());
+        } else if let Some(d) = docs.last_mut() {
+            d.push_str(line);
+            d.push('\n');
+        }
+    }
+    let mut out = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if is_blank_doc(doc) {
+            continue;
+        }
+        let document = i + 1;
+        let err = |line: Option<usize>, message: String| ManifestError {
+            template: source.to_string(),
+            document,
+            line,
+            message,
+        };
+        let object = crate::yaml::parse(doc).map_err(|e| err(e.line, e.message))?;
+        let Value::Object(map) = &object else {
+            return Err(err(None, "a manifest must be a map (an object with apiVersion, kind and metadata)".into()));
+        };
+        let field = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_string);
+        let api_version = field("apiVersion").ok_or_else(|| err(None, "apiVersion is missing or not a string".into()))?;
+        let kind = field("kind").ok_or_else(|| err(None, "kind is missing or not a string".into()))?;
+        let meta = map.get("metadata").and_then(Value::as_object);
+        let name = meta
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| err(None, format!("{kind}: metadata.name is missing or not a string")))?
+            .to_string();
+        if !is_dns1123_subdomain(&name) {
+            return Err(err(
+                None,
+                format!("{kind} name `{name}` is not a valid DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)"),
+            ));
+        }
+        let namespace = meta
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let text = doc.trim_matches('\n').to_string();
+        out.push(Manifest {
+            source: source.to_string(),
+            text,
+            object,
+            api_version,
+            kind,
+            name,
+            namespace,
+        });
+    }
+    Ok(out)
+}
+
+/// Position of a kind in the install order.
+pub fn install_rank(kind: &str) -> usize {
+    INSTALL_ORDER
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(INSTALL_ORDER.len())
+}
+
+/// Sorts manifests into install order; stable, unknown kinds last and
+/// alphabetical.
+pub fn sort_for_install(manifests: &mut [Manifest]) {
+    manifests.sort_by(|a, b| {
+        let (ra, rb) = (install_rank(&a.kind), install_rank(&b.kind));
+        ra.cmp(&rb).then_with(|| {
+            if ra == INSTALL_ORDER.len() {
+                a.kind.cmp(&b.kind)
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+    });
+}
+
+/// Fails when two manifests name the same object. `default_namespace` fills
+/// in objects without one (cluster-scoped kinds are not known offline, so
+/// they are compared the same way, which is what users expect).
+pub fn check_duplicates(manifests: &[Manifest], default_namespace: &str) -> Result<(), ManifestError> {
+    let mut seen: HashMap<(String, String, String, String), &Manifest> = HashMap::new();
+    for m in manifests {
+        let key = (
+            m.api_version.clone(),
+            m.kind.clone(),
+            m.namespace.clone().unwrap_or_else(|| default_namespace.to_string()),
+            m.name.clone(),
+        );
+        if let Some(first) = seen.get(&key) {
+            return Err(ManifestError {
+                template: m.source.clone(),
+                document: 0,
+                line: None,
+                message: format!("{} `{}` is also rendered by {}", m.kind, m.name, first.source),
+            });
+        }
+        seen.insert(key, m);
+    }
+    Ok(())
+}
+
+/// Formats manifests as one YAML stream, each preceded by its source.
+pub fn to_stream(manifests: &[Manifest]) -> String {
+    let mut out = String::new();
+    for m in manifests {
+        out.push_str("---\n# Source: ");
+        out.push_str(&m.source);
+        out.push('\n');
+        out.push_str(&m.text);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_and_drops_empty_documents() {
+        let text = "---\n# just a comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n--- # second\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n  namespace: x\n---\n\n";
+        let m = split("c/templates/t.yaml", text).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].kind, "ConfigMap");
+        assert_eq!(m[1].namespace.as_deref(), Some("x"));
+        assert_eq!(m[0].text, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a");
+    }
+
+    #[test]
+    fn errors_name_template_document_and_line() {
+        let e = split("c/templates/t.yaml", "apiVersion: v1\nkind: A\nmetadata:\n  name: a\n---\nkind: [\n").unwrap_err();
+        assert_eq!(e.document, 2);
+        assert!(e.line.is_some());
+        assert!(e.to_string().starts_with("c/templates/t.yaml: document 2, line"), "{e}");
+        let e = split("t", "kind: ConfigMap\nmetadata:\n  name: a\n").unwrap_err();
+        assert!(e.message.contains("apiVersion"));
+        let e = split("t", "apiVersion: v1\nmetadata:\n  name: a\n").unwrap_err();
+        assert!(e.message.contains("kind"));
+        let e = split("t", "apiVersion: v1\nkind: X\nmetadata: {}\n").unwrap_err();
+        assert!(e.message.contains("metadata.name"));
+        let e = split("t", "apiVersion: v1\nkind: X\nmetadata:\n  name: Bad_Name\n").unwrap_err();
+        assert!(e.message.contains("DNS-1123"));
+        let e = split("t", "- a\n").unwrap_err();
+        assert!(e.message.contains("must be a map"));
+    }
+
+    #[test]
+    fn install_order_is_helms_and_stable() {
+        let mk = |kind: &str, name: &str| Manifest {
+            source: "s".into(),
+            text: String::new(),
+            object: Value::Null,
+            api_version: "v1".into(),
+            kind: kind.into(),
+            name: name.into(),
+            namespace: None,
+        };
+        let mut v = vec![
+            mk("StatefulSet", "a"),
+            mk("Zeta", "z"),
+            mk("Alpha", "y"),
+            mk("Service", "s1"),
+            mk("ConfigMap", "c"),
+            mk("Service", "s2"),
+            mk("PersistentVolume", "pv"),
+        ];
+        sort_for_install(&mut v);
+        let names: Vec<_> = v.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["c", "pv", "s1", "s2", "a", "y", "z"]);
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let a = split("t1", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n").unwrap();
+        let b = split("t2", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n").unwrap();
+        let all: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
+        assert!(check_duplicates(&all, "other").is_ok());
+        let e = check_duplicates(&all, "ns").unwrap_err();
+        assert!(e.message.contains("also rendered by t1"), "{e}");
+    }
+
+    #[test]
+    fn dns_names() {
+        assert!(is_dns1123_subdomain("hdfs-namenode-0.hdfs"));
+        assert!(!is_dns1123_subdomain("-a"));
+        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(!is_dns1123_subdomain(&"a".repeat(254)));
+        assert!(is_dns1123_label("abc-1"));
+        assert!(!is_dns1123_label(&"a".repeat(64)));
+    }
+}

@@ -1,0 +1,396 @@
+//! The rendering engine: Handlebars in strict mode with HTML escaping off,
+//! Helm-style context objects and helpers, and manifest splitting.
+
+pub mod helpers;
+pub mod manifest;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use handlebars::{Context, Handlebars};
+use serde_json::{json, Value};
+
+use crate::chart::{Chart, ChartType};
+use crate::values::Resolved;
+pub use manifest::{Manifest, ManifestError};
+
+/// Kubernetes version assumed when no cluster is asked (`--kube-version`).
+pub const DEFAULT_KUBE_VERSION: &str = "v1.32.0";
+
+/// API group versions every supported cluster serves; `Capabilities.APIVersions`
+/// offline.
+pub const DEFAULT_API_VERSIONS: &[&str] = &[
+    "v1",
+    "admissionregistration.k8s.io/v1",
+    "apiextensions.k8s.io/v1",
+    "apps/v1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "batch/v1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+    "events.k8s.io/v1",
+    "networking.k8s.io/v1",
+    "node.k8s.io/v1",
+    "policy/v1",
+    "rbac.authorization.k8s.io/v1",
+    "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1",
+];
+
+/// What the templates see as `Release` and `Capabilities`.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    /// `Release.Name`.
+    pub release_name: String,
+    /// `Release.Namespace`.
+    pub namespace: String,
+    /// `Release.Revision`.
+    pub revision: u64,
+    /// `Release.IsInstall` (else `Release.IsUpgrade`).
+    pub is_install: bool,
+    /// `Capabilities.KubeVersion.Version`, e.g. `v1.32.0`.
+    pub kube_version: String,
+    /// `Capabilities.APIVersions`.
+    pub api_versions: Vec<String>,
+}
+
+impl RenderOptions {
+    /// Options for an offline render of a first install.
+    pub fn offline(release_name: &str, namespace: &str) -> RenderOptions {
+        RenderOptions {
+            release_name: release_name.to_string(),
+            namespace: namespace.to_string(),
+            revision: 1,
+            is_install: true,
+            kube_version: DEFAULT_KUBE_VERSION.to_string(),
+            api_versions: DEFAULT_API_VERSIONS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// Rendering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A template did not parse or failed while rendering.
+    #[error("{template}{}: {message}", location(*line, *column))]
+    Template {
+        /// `<chart>/templates/<file>`.
+        template: String,
+        /// 1-based line in the template, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// What went wrong.
+        message: String,
+    },
+    /// A rendered document is not a valid object.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// Partials include each other in a loop.
+    #[error("{chart}: partials include each other in a loop: {}", cycle.join(" -> "))]
+    PartialCycle {
+        /// The chart.
+        chart: String,
+        /// The loop.
+        cycle: Vec<String>,
+    },
+    /// `--kube-version` is not a version.
+    #[error("invalid Kubernetes version `{0}`")]
+    KubeVersion(String),
+    /// The chart's `kubeVersion` constraint excludes the target cluster.
+    #[error("chart {chart} requires Kubernetes {constraint}, but the target is {version}")]
+    KubeVersionMismatch {
+        /// The chart.
+        chart: String,
+        /// Its constraint.
+        constraint: String,
+        /// The target version.
+        version: String,
+    },
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" line {l}, column {c}"),
+        (Some(l), None) => format!(" line {l}"),
+        _ => String::new(),
+    }
+}
+
+/// The result of rendering a chart.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// Objects in install order.
+    pub manifests: Vec<Manifest>,
+    /// The parent chart's rendered `NOTES.txt`.
+    pub notes: Option<String>,
+}
+
+impl Rendered {
+    /// The manifests as one YAML stream with `# Source:` comments.
+    pub fn to_stream(&self) -> String {
+        manifest::to_stream(&self.manifests)
+    }
+}
+
+/// Maps registered template names back to chart paths for messages.
+type NameMap = BTreeMap<String, String>;
+
+fn convert(err: handlebars::RenderError, names: &NameMap, fallback: &str) -> RenderError {
+    let registered = err.template_name.clone().unwrap_or_else(|| fallback.to_string());
+    let template = names.get(&registered).cloned().unwrap_or(registered);
+    let message = match err.reason() {
+        handlebars::RenderErrorReason::MissingVariable(Some(path)) => {
+            format!("missing value `{path}` (strict mode: every value a template prints must exist; use `default` for optional ones)")
+        }
+        handlebars::RenderErrorReason::TemplateError(t) => {
+            return RenderError::Template {
+                template: t
+                    .name()
+                    .and_then(|n| names.get(n).cloned())
+                    .unwrap_or(template),
+                line: t.pos().map(|p| p.0),
+                column: t.pos().map(|p| p.1),
+                message: t.reason().to_string(),
+            }
+        }
+        other => other.to_string(),
+    };
+    RenderError::Template {
+        template,
+        line: err.line_no,
+        column: err.column_no,
+        message,
+    }
+}
+
+fn convert_parse(err: handlebars::TemplateError, template: &str) -> RenderError {
+    RenderError::Template {
+        template: template.to_string(),
+        line: err.pos().map(|p| p.0),
+        column: err.pos().map(|p| p.1),
+        message: err.reason().to_string(),
+    }
+}
+
+/// Names of partials a template calls with `{{> name}}` or `{{include "name"`.
+fn references(source: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (i, _) in source.match_indices("{{") {
+        let rest = source[i + 2..].trim_start_matches(['~', '#', '-']).trim_start();
+        if let Some(r) = rest.strip_prefix('>') {
+            let name: String = r
+                .trim_start()
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '}' && *c != '~')
+                .collect();
+            out.insert(name.trim_matches(['"', '\'']).to_string());
+        }
+    }
+    for (i, _) in source.match_indices("include \"") {
+        let name: String = source[i + 9..].chars().take_while(|c| *c != '"').collect();
+        out.insert(name);
+    }
+    out
+}
+
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(pos) = stack.iter().position(|n| n == node) {
+            let mut cycle = stack[pos..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        stack.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if graph.contains_key(next) {
+                if let Some(c) = visit(next, graph, stack, done) {
+                    return Some(c);
+                }
+            }
+        }
+        stack.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        if let Some(c) = visit(node, graph, &mut Vec::new(), &mut done) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// Builds the registry for one chart: its partials, then those of its
+/// subcharts (so library charts work), each name registered once.
+fn registry<'a>(chart: &Chart, prefix: &str) -> Result<(Handlebars<'a>, NameMap), RenderError> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    helpers::register(&mut hb);
+    let mut names = NameMap::new();
+    let mut graph = BTreeMap::new();
+    let mut stack: Vec<(&Chart, String)> = vec![(chart, prefix.to_string())];
+    while let Some((c, p)) = stack.pop() {
+        for partial in &c.partials {
+            if names.contains_key(&partial.name) {
+                continue;
+            }
+            let path = format!("{p}/{}", partial.path);
+            hb.register_template_string(&partial.name, &partial.source)
+                .map_err(|e| convert_parse(e, &path))?;
+            graph.insert(partial.name.clone(), references(&partial.source));
+            names.insert(partial.name.clone(), path);
+        }
+        for sub in c.subcharts.iter().rev() {
+            stack.push((&sub.chart, format!("{p}/charts/{}", sub.chart.name())));
+        }
+    }
+    if let Some(cycle) = find_cycle(&graph) {
+        return Err(RenderError::PartialCycle {
+            chart: chart.name().to_string(),
+            cycle,
+        });
+    }
+    Ok((hb, names))
+}
+
+fn chart_context(chart: &Chart) -> Value {
+    let m = &chart.metadata;
+    json!({
+        "Name": m.name,
+        "Version": m.version,
+        "AppVersion": m.app_version_string().unwrap_or_default(),
+        "Description": m.description.clone().unwrap_or_default(),
+        "ApiVersion": m.api_version,
+        "Type": match m.chart_type { ChartType::Application => "application", ChartType::Library => "library" },
+        "KubeVersion": m.kube_version.clone().unwrap_or_default(),
+        "Keywords": m.keywords,
+        "Home": m.home.clone().unwrap_or_default(),
+        "Icon": m.icon.clone().unwrap_or_default(),
+        "Annotations": m.annotations,
+        "Deprecated": m.deprecated,
+    })
+}
+
+/// Renders a chart and its enabled subcharts into install-ordered manifests.
+pub fn render(chart: &Chart, values: &Resolved, opts: &RenderOptions) -> Result<Rendered, RenderError> {
+    let version = crate::chart::constraint::parse_lenient(&opts.kube_version)
+        .map_err(|_| RenderError::KubeVersion(opts.kube_version.clone()))?;
+    let kube = json!({
+        "Version": format!("v{}.{}.{}", version.major, version.minor, version.patch),
+        "GitVersion": format!("v{version}"),
+        "Major": version.major.to_string(),
+        "Minor": version.minor.to_string(),
+    });
+    let mut out = Rendered::default();
+    render_into(chart, values, opts, &kube, &version, chart.name(), true, &mut out)?;
+    manifest::check_duplicates(&out.manifests, &opts.namespace)?;
+    manifest::sort_for_install(&mut out.manifests);
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_into(
+    chart: &Chart,
+    values: &Resolved,
+    opts: &RenderOptions,
+    kube: &Value,
+    version: &semver::Version,
+    prefix: &str,
+    top: bool,
+    out: &mut Rendered,
+) -> Result<(), RenderError> {
+    if let Some(c) = &chart.metadata.kube_version {
+        if let Ok(constraint) = crate::chart::constraint::Constraint::parse(c) {
+            if !constraint.matches(version) {
+                return Err(RenderError::KubeVersionMismatch {
+                    chart: chart.name().to_string(),
+                    constraint: c.clone(),
+                    version: opts.kube_version.clone(),
+                });
+            }
+        }
+    }
+    let (mut hb, names) = registry(chart, prefix)?;
+    let mut ctx = Context::wraps(json!({
+        "Values": values.values,
+        "Release": {
+            "Name": opts.release_name,
+            "Namespace": opts.namespace,
+            "Revision": opts.revision,
+            "IsInstall": opts.is_install,
+            "IsUpgrade": !opts.is_install,
+            "Service": crate::TOOL_NAME,
+        },
+        "Chart": chart_context(chart),
+        "Capabilities": {
+            "KubeVersion": kube,
+            "APIVersions": opts.api_versions,
+        },
+        "Template": {"Name": "", "BasePath": format!("{prefix}/templates")},
+    }))
+    .map_err(|e| convert(e, &names, prefix))?;
+
+    if chart.metadata.chart_type == ChartType::Application {
+        for t in &chart.templates {
+            let full = format!("{prefix}/{}", t.path);
+            hb.register_template_string(&full, &t.source)
+                .map_err(|e| convert_parse(e, &full))?;
+            if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
+                tm.insert("Name".into(), Value::String(full.clone()));
+            }
+            let text = hb
+                .render_with_context(&full, &ctx)
+                .map_err(|e| convert(e, &names, &full))?;
+            out.manifests.extend(manifest::split(&full, &text)?);
+        }
+        if top {
+            if let Some(n) = &chart.notes {
+                let full = format!("{prefix}/{}", n.path);
+                hb.register_template_string(&full, &n.source)
+                    .map_err(|e| convert_parse(e, &full))?;
+                if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
+                    tm.insert("Name".into(), Value::String(full.clone()));
+                }
+                out.notes = Some(
+                    hb.render_with_context(&full, &ctx)
+                        .map_err(|e| convert(e, &names, &full))?,
+                );
+            }
+        }
+    }
+    for (sub, r) in chart.subcharts.iter().zip(&values.subcharts) {
+        if r.enabled {
+            let p = format!("{prefix}/charts/{}", sub.chart.name());
+            render_into(&sub.chart, &r.values, opts, kube, version, &p, false, out)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_partial_references_and_cycles() {
+        let r = references("{{> labels}} {{~> other~}} {{nindent 2 (include \"sel\" this)}}");
+        assert_eq!(r.into_iter().collect::<Vec<_>>(), ["labels", "other", "sel"]);
+        let mut g = BTreeMap::new();
+        g.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
+        g.insert("b".to_string(), BTreeSet::from(["a".to_string()]));
+        assert_eq!(find_cycle(&g).unwrap(), ["a", "b", "a"]);
+        g.insert("b".to_string(), BTreeSet::new());
+        assert!(find_cycle(&g).is_none());
+    }
+}

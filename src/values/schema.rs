@@ -1,0 +1,110 @@
+//! JSON Schema validation of values (drafts 4 to 2020-12, detected from
+//! `$schema`; remote `$ref`s are never fetched).
+
+use serde_json::Value;
+
+use super::ValuesError;
+
+/// One schema violation, with where the offending value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The chart whose schema was broken.
+    pub chart: String,
+    /// JSON pointer from the top of the parent chart's values.
+    pub pointer: String,
+    /// What was expected and what was found.
+    pub message: String,
+    /// The layer that set the value (`-f prod.yaml`, `--set #2 ...`, or the
+    /// chart's defaults).
+    pub source: String,
+}
+
+/// Formats violations as one block: a heading, then one line each.
+pub fn format_violations(v: &[Violation]) -> String {
+    let mut out = format!(
+        "values do not match the chart's schema ({} problem{}):",
+        v.len(),
+        if v.len() == 1 { "" } else { "s" }
+    );
+    for x in v {
+        let at = if x.pointer.is_empty() { "/" } else { &x.pointer };
+        out.push_str(&format!(
+            "\n  - {at}: {} (set by {}; schema of chart {})",
+            x.message, x.source, x.chart
+        ));
+    }
+    out
+}
+
+/// Validates `instance` against `schema`, returning (pointer, message) for
+/// every violation. A top-level `global` key is ignored unless the schema
+/// declares it, since windlass injects it into every subchart.
+pub fn validate(
+    chart: &str,
+    schema: &Value,
+    instance: &Value,
+) -> Result<Vec<(String, String)>, ValuesError> {
+    let validator = jsonschema::validator_for(schema).map_err(|e| ValuesError::BadSchema {
+        chart: chart.to_string(),
+        message: e.to_string(),
+    })?;
+    let declares_global = schema
+        .get("properties")
+        .and_then(|p| p.get("global"))
+        .is_some();
+    let stripped;
+    let instance = match instance {
+        Value::Object(m) if !declares_global && m.contains_key("global") => {
+            let mut m = m.clone();
+            m.remove("global");
+            stripped = Value::Object(m);
+            &stripped
+        }
+        other => other,
+    };
+    let mut out: Vec<(String, String)> = validator
+        .iter_errors(instance)
+        .map(|e| (e.instance_path().to_string(), e.to_string()))
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reports_every_violation_with_pointer() {
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "replicas": {"type": "integer", "minimum": 1},
+                "mode": {"enum": ["poc", "dynamic"]}
+            }
+        });
+        let errs = validate("c", &schema, &json!({"replicas": 0, "mode": "x", "extra": 1, "global": {}})).unwrap();
+        let pointers: Vec<_> = errs.iter().map(|e| e.0.as_str()).collect();
+        assert!(pointers.contains(&"/replicas"), "{errs:?}");
+        assert!(pointers.contains(&"/mode"), "{errs:?}");
+        assert!(pointers.contains(&""), "{errs:?}"); // additionalProperties at the root
+        assert!(errs.iter().all(|e| !e.1.contains("global")), "{errs:?}");
+    }
+
+    #[test]
+    fn draft7_is_detected() {
+        let schema = json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": {"a": {"type": "string"}}});
+        let errs = validate("c", &schema, &json!({"a": 1})).unwrap();
+        assert_eq!(errs.len(), 1);
+    }
+
+    #[test]
+    fn remote_refs_are_not_fetched() {
+        let schema = json!({"$ref": "https://example.invalid/schema.json"});
+        assert!(validate("c", &schema, &json!({})).is_err());
+    }
+}
