@@ -111,11 +111,20 @@ struct Layer {
 /// The user's values merged in order, with explicit nulls kept (they delete
 /// keys when applied over chart defaults), and a record of which layer set
 /// which path.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UserValues {
     /// The merged user values.
     pub values: Value,
     layers: Vec<Layer>,
+}
+
+impl Default for UserValues {
+    fn default() -> Self {
+        UserValues {
+            values: Value::Object(Map::new()),
+            layers: Vec::new(),
+        }
+    }
 }
 
 impl UserValues {
@@ -134,10 +143,7 @@ impl UserValues {
 
     /// Reads the files and applies the flags, in order.
     pub fn load(sources: &ValueSources) -> Result<UserValues, ValuesError> {
-        let mut out = UserValues {
-            values: Value::Object(Map::new()),
-            layers: Vec::new(),
-        };
+        let mut out = UserValues::default();
         for path in &sources.files {
             let io = |source| ValuesError::Io {
                 path: path.clone(),
@@ -372,7 +378,9 @@ fn scope(chart: &Chart, values: Value) -> Resolved {
 /// All violations are reported at once.
 pub fn resolve(chart: &Chart, user: &UserValues) -> Result<Resolved, ValuesError> {
     let mut values = composite_defaults(chart);
-    coalesce(&mut values, &user.values, false);
+    if user.values.is_object() {
+        coalesce(&mut values, &user.values, false);
+    }
     let resolved = scope(chart, values);
     let mut violations = Vec::new();
     validate_tree(chart, &resolved, "", user, &mut violations)?;

@@ -1,0 +1,178 @@
+//! Command-line definitions (clap) and output formatting. One file per
+//! subcommand; each turns flags into library calls and library errors into
+//! one readable message.
+
+mod completion;
+mod create;
+mod lint;
+mod package;
+mod repo;
+mod show;
+mod template;
+mod version;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use windlass::values::{SetFlag, SetKind, ValueSources};
+
+/// windlass: package, render and install Helm-style charts.
+#[derive(Debug, Parser)]
+#[command(name = "windlass", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new chart directory that lints and renders cleanly.
+    Create(create::Args),
+    /// Check a chart: Chart.yaml, values against the schema, and rendering.
+    Lint(lint::Args),
+    /// Render a chart's manifests locally, without a cluster.
+    Template(template::Args),
+    /// Package a chart directory into a deterministic NAME-VERSION.tgz.
+    Package(package::Args),
+    /// Show a chart's Chart.yaml, values, schema or README.
+    Show(show::Args),
+    /// Work with chart repositories.
+    Repo(repo::Args),
+    /// Print windlass's version.
+    Version(version::Args),
+    /// Print a shell completion script.
+    Completion(completion::Args),
+}
+
+/// Flags that supply values, shared by every command that renders.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ValuesArgs {
+    /// Values file (YAML) to merge over the chart's defaults; repeat for
+    /// several, later files win. `-` reads standard input.
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+    /// Set values: a.b=c,d[0]=e,list={x,y}. true/false/null and integers are
+    /// typed; escape '.' and ',' in keys or values with '\'.
+    #[arg(long = "set", value_name = "EXPR")]
+    pub set: Vec<String>,
+    /// Like --set, but every value stays a string.
+    #[arg(long = "set-string", value_name = "EXPR")]
+    pub set_string: Vec<String>,
+    /// Set values from JSON: key={"a":1},other=[1,2.5].
+    #[arg(long = "set-json", value_name = "EXPR")]
+    pub set_json: Vec<String>,
+    /// Set values from files: key=path (the file's text becomes the value).
+    #[arg(long = "set-file", value_name = "EXPR")]
+    pub set_file: Vec<String>,
+}
+
+impl ValuesArgs {
+    /// The value sources, with the `--set*` flags in command-line order.
+    pub fn sources(&self, matches: Option<&ArgMatches>) -> ValueSources {
+        let mut sets: Vec<(usize, SetFlag)> = Vec::new();
+        let groups = [
+            ("set", SetKind::Typed, &self.set),
+            ("set_string", SetKind::String, &self.set_string),
+            ("set_json", SetKind::Json, &self.set_json),
+            ("set_file", SetKind::File, &self.set_file),
+        ];
+        for (id, kind, exprs) in groups {
+            let indices: Vec<usize> = matches
+                .and_then(|m| m.indices_of(id))
+                .map(|i| i.collect())
+                .unwrap_or_default();
+            for (n, expr) in exprs.iter().enumerate() {
+                let index = indices.get(n).copied().unwrap_or(usize::MAX);
+                sets.push((
+                    index,
+                    SetFlag {
+                        kind,
+                        expression: expr.clone(),
+                    },
+                ));
+            }
+        }
+        sets.sort_by_key(|(i, _)| *i);
+        ValueSources {
+            files: self.values.clone(),
+            sets: sets.into_iter().map(|(_, s)| s).collect(),
+        }
+    }
+}
+
+/// Parses the command line, runs the command, and maps errors to exit
+/// codes: 0 success, 1 error, 2 usage.
+pub fn run() -> ExitCode {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            // clap prints usage errors (exit 2) and --help/--version (exit 0).
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    };
+    let sub = matches.subcommand().map(|(_, m)| m);
+    let result = match cli.command {
+        Command::Create(a) => create::run(a),
+        Command::Lint(a) => lint::run(a, sub),
+        Command::Template(a) => template::run(a, sub),
+        Command::Package(a) => package::run(a),
+        Command::Show(a) => show::run(a),
+        Command::Repo(a) => repo::run(a),
+        Command::Version(a) => version::run(a),
+        Command::Completion(a) => completion::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes to stdout, treating a closed pipe (`windlass template ... | head`)
+/// as success rather than a panic.
+pub fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn set_flags_keep_command_line_order() {
+        let m = Cli::command()
+            .try_get_matches_from([
+                "windlass", "template", "r", "c", "--set-string", "a=1", "--set", "b=2", "--set-json", "c=3", "--set", "d=4",
+            ])
+            .unwrap();
+        let cli = Cli::from_arg_matches(&m).unwrap();
+        let Command::Template(t) = cli.command else {
+            panic!("parsed the wrong command");
+        };
+        let sources = t.values.sources(m.subcommand().map(|(_, s)| s));
+        let exprs: Vec<_> = sources.sets.iter().map(|s| s.expression.as_str()).collect();
+        assert_eq!(exprs, ["a=1", "b=2", "c=3", "d=4"]);
+        assert_eq!(sources.sets[0].kind, SetKind::String);
+    }
+}
