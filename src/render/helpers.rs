@@ -460,16 +460,29 @@ const PURE: &[(&str, PureFn)] = &[
     }),
 ];
 
-fn call_of(h: &Helper<'_>) -> Call {
+/// Collects a helper's arguments. Handlebars cannot name the root context
+/// on its own in a parameter (`@root` parses as a missing local), yet
+/// `(include "x" @root)` is exactly what templates need inside `each`
+/// blocks, so a bare `@root` is resolved to the root context here.
+fn call_of(h: &Helper<'_>, ctx: &Context) -> Call {
     Call {
         args: h
             .params()
             .iter()
-            .map(|p| Arg {
-                value: p.value().clone(),
-                missing: p
-                    .is_value_missing()
-                    .then(|| p.relative_path().cloned().unwrap_or_else(|| "?".into())),
+            .map(|p| {
+                let path = p.relative_path().map(String::as_str);
+                if p.is_value_missing() && path == Some("@root") {
+                    return Arg {
+                        value: ctx.data().clone(),
+                        missing: None,
+                    };
+                }
+                Arg {
+                    value: p.value().clone(),
+                    missing: p
+                        .is_value_missing()
+                        .then(|| path.unwrap_or("?").to_string()),
+                }
             })
             .collect(),
     }
@@ -489,10 +502,10 @@ impl HelperDef for Pure {
         &self,
         h: &Helper<'rc>,
         _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
+        ctx: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        (self.f)(&call_of(h))
+        (self.f)(&call_of(h, ctx))
             .map(ScopedJson::Derived)
             .map_err(|m| helper_error(self.name, m))
     }
@@ -532,7 +545,7 @@ impl HelperDef for Include {
         ctx: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let call = call_of(h);
+        let call = call_of(h, ctx);
         let name = call.text(0).map_err(|m| helper_error("include", m))?;
         if r.get_template(&name).is_none() {
             return Err(helper_error(
@@ -560,7 +573,7 @@ impl HelperDef for Tpl {
         ctx: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let call = call_of(h);
+        let call = call_of(h, ctx);
         let source = call.text(0).map_err(|m| helper_error("tpl", m))?;
         let c = context_arg(&call, 1, ctx)?;
         nested("tpl", || r.render_template_with_context(&source, &c))
@@ -740,6 +753,10 @@ mod tests {
             "x:\n  app: hdfs"
         );
         assert_eq!(hb.render_template("{{tpl Values.t this}}", &data).unwrap(), "n=hdfs");
+        assert_eq!(
+            hb.render_template("{{#each (list 1) as |i|}}{{include \"labels\" @root}}{{len @root}}{{/each}}", &data).unwrap(),
+            "app: hdfs1"
+        );
         let e = hb.render_template("{{include \"nope\" this}}", &data).unwrap_err().to_string();
         assert!(e.contains("no partial named `nope`"), "{e}");
         let e = hb.render_template("{{include \"self\" this}}", &data).unwrap_err().to_string();

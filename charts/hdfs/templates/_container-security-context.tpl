@@ -1,0 +1,5 @@
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: {{Values.security.readOnlyRootFilesystem}}
+capabilities:
+  drop:
+    - ALL

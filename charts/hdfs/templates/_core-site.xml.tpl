@@ -1,0 +1,11 @@
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Rendered by windlass from the hdfs chart; hdfs.coreSite adds or overrides keys. -->
+<configuration>
+{{#each (mergeOverwrite
+    (dict
+      "fs.defaultFS" (concat "hdfs://" (include "nn-fqdn" this) ":" Values.namenode.ports.rpc)
+      "hadoop.tmp.dir" "/tmp/hadoop")
+    Values.hdfs.coreSite)}}
+  <property><name>{{xmlEscape @key}}</name><value>{{xmlEscape this}}</value></property>
+{{/each}}
+</configuration>

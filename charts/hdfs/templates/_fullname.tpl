@@ -1,0 +1,1 @@
+{{#if Values.fullnameOverride}}{{Values.fullnameOverride}}{{else}}{{#if (contains "hdfs" Release.Name)}}{{trimSuffix "-" (trunc 40 Release.Name)}}{{else}}{{trimSuffix "-" (trunc 40 (concat Release.Name "-hdfs"))}}{{/if}}{{/if}}

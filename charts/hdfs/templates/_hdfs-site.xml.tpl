@@ -1,0 +1,30 @@
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Rendered by windlass from the hdfs chart; hdfs.hdfsSite adds or overrides keys. -->
+<configuration>
+{{#each (mergeOverwrite
+    (dict
+      "dfs.namenode.rpc-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.rpc)
+      "dfs.namenode.http-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.http)
+      "dfs.namenode.rpc-bind-host" "0.0.0.0"
+      "dfs.namenode.servicerpc-bind-host" "0.0.0.0"
+      "dfs.namenode.lifeline.rpc-bind-host" "0.0.0.0"
+      "dfs.namenode.http-bind-host" "0.0.0.0"
+      "dfs.namenode.https-bind-host" "0.0.0.0"
+      "dfs.namenode.name.dir" "file:///hadoop/dfs/name/nn"
+      "dfs.datanode.data.dir" (include "data-dirs" this)
+      "dfs.replication" (include "replication" this)
+      "dfs.namenode.datanode.registration.ip-hostname-check" "false"
+      "dfs.client.use.datanode.hostname" "true"
+      "dfs.datanode.use.datanode.hostname" "true"
+      "dfs.datanode.hostname" "${env.POD_FQDN}"
+      "dfs.datanode.address" (concat "0.0.0.0:" Values.datanode.ports.data)
+      "dfs.datanode.http.address" (concat "0.0.0.0:" Values.datanode.ports.http)
+      "dfs.datanode.ipc.address" (concat "0.0.0.0:" Values.datanode.ports.ipc)
+      "dfs.namenode.safemode.threshold-pct" Values.hdfs.safemode.thresholdPct
+      "dfs.namenode.safemode.min.datanodes" Values.hdfs.safemode.minDatanodes
+      "dfs.namenode.safemode.extension" Values.hdfs.safemode.extensionMs
+      "dfs.webhdfs.enabled" Values.hdfs.webhdfs)
+    Values.hdfs.hdfsSite)}}
+  <property><name>{{xmlEscape @key}}</name><value>{{xmlEscape this}}</value></property>
+{{/each}}
+</configuration>
