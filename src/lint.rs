@@ -52,7 +52,11 @@ pub struct Report {
 impl Report {
     /// True when there is an error (or, with `strict`, a warning).
     pub fn failed(&self, strict: bool) -> bool {
-        let bar = if strict { Severity::Warning } else { Severity::Error };
+        let bar = if strict {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
         self.findings.iter().any(|f| f.severity >= bar)
     }
 
@@ -91,7 +95,11 @@ pub fn lint_chart(chart: &Chart, user: &UserValues, opts: &RenderOptions, report
         report.push(Severity::Info, "Chart.yaml", "icon is recommended".into());
     }
     if m.deprecated {
-        report.push(Severity::Warning, "Chart.yaml", "chart is deprecated".into());
+        report.push(
+            Severity::Warning,
+            "Chart.yaml",
+            "chart is deprecated".into(),
+        );
     }
     if chart.schema.is_none() {
         report.push(
@@ -101,13 +109,21 @@ pub fn lint_chart(chart: &Chart, user: &UserValues, opts: &RenderOptions, report
         );
     }
     if m.chart_type == ChartType::Application && chart.templates.is_empty() {
-        report.push(Severity::Warning, "templates/", "no templates: the chart renders nothing".into());
+        report.push(
+            Severity::Warning,
+            "templates/",
+            "no templates: the chart renders nothing".into(),
+        );
     }
     let resolved = match values::resolve(chart, user) {
         Ok(r) => r,
         Err(ValuesError::Schema(violations)) => {
             for v in violations {
-                let at = if v.pointer.is_empty() { "/".to_string() } else { v.pointer.clone() };
+                let at = if v.pointer.is_empty() {
+                    "/".to_string()
+                } else {
+                    v.pointer.clone()
+                };
                 report.push(
                     Severity::Error,
                     "values.schema.json",
@@ -123,8 +139,15 @@ pub fn lint_chart(chart: &Chart, user: &UserValues, opts: &RenderOptions, report
     };
     match render::render(chart, &resolved, opts) {
         Ok(r) => {
-            if m.chart_type == ChartType::Application && r.manifests.is_empty() && !chart.templates.is_empty() {
-                report.push(Severity::Warning, "templates/", "templates rendered no objects with these values".into());
+            if m.chart_type == ChartType::Application
+                && r.manifests.is_empty()
+                && !chart.templates.is_empty()
+            {
+                report.push(
+                    Severity::Warning,
+                    "templates/",
+                    "templates rendered no objects with these values".into(),
+                );
             }
         }
         Err(e) => report.push(Severity::Error, "templates/", e.to_string()),

@@ -109,7 +109,8 @@ mod tests {
 
     #[test]
     fn converts_keys_and_merges() {
-        let v = parse("base: &b {x: 1}\nderived:\n  <<: *b\n  y: 2\n8020: port\ntrue: yes\n").unwrap();
+        let v =
+            parse("base: &b {x: 1}\nderived:\n  <<: *b\n  y: 2\n8020: port\ntrue: yes\n").unwrap();
         assert_eq!(
             v,
             json!({"base": {"x": 1}, "derived": {"x": 1, "y": 2}, "8020": "port", "true": "yes"})

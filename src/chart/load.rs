@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::constraint::Constraint;
 use super::{
-    Chart, ChartError, ChartFile, Files, Metadata, Subchart, Template, CHART_SCHEMA,
-    MAX_FILE_SIZE, MAX_TOTAL_SIZE,
+    Chart, ChartError, ChartFile, Files, Metadata, Subchart, Template, CHART_SCHEMA, MAX_FILE_SIZE,
+    MAX_TOTAL_SIZE,
 };
 use crate::package;
 
@@ -211,8 +211,8 @@ pub(crate) fn from_files(
     origin: &Path,
     dir: Option<&Path>,
 ) -> Result<Chart, ChartError> {
-    let chart_yaml =
-        text(&files, "Chart.yaml", origin)?.ok_or_else(|| ChartError::MissingChartYaml(origin.into()))?;
+    let chart_yaml = text(&files, "Chart.yaml", origin)?
+        .ok_or_else(|| ChartError::MissingChartYaml(origin.into()))?;
     let metadata = parse_metadata(&chart_yaml, &origin.join("Chart.yaml"))?;
 
     let values = match text(&files, "values.yaml", origin)? {
@@ -418,7 +418,10 @@ mod tests {
     }
 
     fn files(entries: &[(&str, &str)]) -> Files {
-        entries.iter().map(|(k, v)| (k.to_string(), file(v))).collect()
+        entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), file(v)))
+            .collect()
     }
 
     const CHART: &str = "apiVersion: v2\nname: demo\nversion: 0.1.0\n";
@@ -447,19 +450,28 @@ mod tests {
 
     #[test]
     fn metadata_errors_name_the_field() {
-        let e = parse_metadata("apiVersion: v2\nname: Bad_Name\nversion: 1.0\n", Path::new("c/Chart.yaml"))
-            .unwrap_err()
-            .to_string();
+        let e = parse_metadata(
+            "apiVersion: v2\nname: Bad_Name\nversion: 1.0\n",
+            Path::new("c/Chart.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("/name"), "{e}");
         assert!(e.contains("/version"), "{e}");
         assert!(e.starts_with("c/Chart.yaml"), "{e}");
-        let e = parse_metadata("apiVersion: v2\nname: ok\nversion: 1.0.0\nkubeVersion: '>='\n", Path::new("Chart.yaml"))
-            .unwrap_err()
-            .to_string();
+        let e = parse_metadata(
+            "apiVersion: v2\nname: ok\nversion: 1.0.0\nkubeVersion: '>='\n",
+            Path::new("Chart.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("/kubeVersion"), "{e}");
-        let e = parse_metadata("apiVersion: v2\nname: ok\nversion: 1.0.0\nbogus: 1\n", Path::new("Chart.yaml"))
-            .unwrap_err()
-            .to_string();
+        let e = parse_metadata(
+            "apiVersion: v2\nname: ok\nversion: 1.0.0\nbogus: 1\n",
+            Path::new("Chart.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("bogus"), "{e}");
     }
 
@@ -469,8 +481,14 @@ mod tests {
         let c = from_files(
             files(&[
                 ("Chart.yaml", parent),
-                ("charts/zk/Chart.yaml", "apiVersion: v2\nname: zk\nversion: 3.1.4\n"),
-                ("charts/extra/Chart.yaml", "apiVersion: v2\nname: extra\nversion: 1.0.0\n"),
+                (
+                    "charts/zk/Chart.yaml",
+                    "apiVersion: v2\nname: zk\nversion: 3.1.4\n",
+                ),
+                (
+                    "charts/extra/Chart.yaml",
+                    "apiVersion: v2\nname: extra\nversion: 1.0.0\n",
+                ),
             ]),
             Path::new("p"),
             None,
@@ -478,13 +496,19 @@ mod tests {
         .unwrap();
         assert_eq!(c.subcharts.len(), 2);
         assert_eq!(c.subcharts[0].key, "zookeeper");
-        assert_eq!(c.subcharts[0].condition.as_deref(), Some("zookeeper.enabled"));
+        assert_eq!(
+            c.subcharts[0].condition.as_deref(),
+            Some("zookeeper.enabled")
+        );
         assert_eq!(c.subcharts[1].key, "extra");
 
         let e = from_files(
             files(&[
                 ("Chart.yaml", parent),
-                ("charts/zk/Chart.yaml", "apiVersion: v2\nname: zk\nversion: 4.0.0\n"),
+                (
+                    "charts/zk/Chart.yaml",
+                    "apiVersion: v2\nname: zk\nversion: 4.0.0\n",
+                ),
             ]),
             Path::new("p"),
             None,
@@ -509,7 +533,10 @@ mod tests {
         .to_string();
         assert!(e.contains("values.yaml"), "{e}");
         let e = from_files(
-            files(&[("Chart.yaml", CHART), ("values.schema.json", "{\"type\": 5}")]),
+            files(&[
+                ("Chart.yaml", CHART),
+                ("values.schema.json", "{\"type\": 5}"),
+            ]),
             Path::new("demo"),
             None,
         )

@@ -7,15 +7,36 @@ use std::path::Path;
 const FILES: &[(&str, &str)] = &[
     ("Chart.yaml", include_str!("starter/Chart.yaml")),
     ("values.yaml", include_str!("starter/values.yaml")),
-    ("values.schema.json", include_str!("starter/values.schema.json")),
+    (
+        "values.schema.json",
+        include_str!("starter/values.schema.json"),
+    ),
     (".windlassignore", include_str!("starter/.windlassignore")),
     ("README.md", include_str!("starter/README.md")),
-    ("templates/_fullname.yaml", include_str!("starter/templates/_fullname.yaml")),
-    ("templates/_labels.yaml", include_str!("starter/templates/_labels.yaml")),
-    ("templates/_selectorLabels.yaml", include_str!("starter/templates/_selectorLabels.yaml")),
-    ("templates/deployment.yaml", include_str!("starter/templates/deployment.yaml")),
-    ("templates/service.yaml", include_str!("starter/templates/service.yaml")),
-    ("templates/NOTES.txt", include_str!("starter/templates/NOTES.txt")),
+    (
+        "templates/_fullname.yaml",
+        include_str!("starter/templates/_fullname.yaml"),
+    ),
+    (
+        "templates/_labels.yaml",
+        include_str!("starter/templates/_labels.yaml"),
+    ),
+    (
+        "templates/_selectorLabels.yaml",
+        include_str!("starter/templates/_selectorLabels.yaml"),
+    ),
+    (
+        "templates/deployment.yaml",
+        include_str!("starter/templates/deployment.yaml"),
+    ),
+    (
+        "templates/service.yaml",
+        include_str!("starter/templates/service.yaml"),
+    ),
+    (
+        "templates/NOTES.txt",
+        include_str!("starter/templates/NOTES.txt"),
+    ),
 ];
 
 /// Why a chart could not be created.

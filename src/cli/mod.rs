@@ -163,7 +163,18 @@ mod tests {
     fn set_flags_keep_command_line_order() {
         let m = Cli::command()
             .try_get_matches_from([
-                "windlass", "template", "r", "c", "--set-string", "a=1", "--set", "b=2", "--set-json", "c=3", "--set", "d=4",
+                "windlass",
+                "template",
+                "r",
+                "c",
+                "--set-string",
+                "a=1",
+                "--set",
+                "b=2",
+                "--set-json",
+                "c=3",
+                "--set",
+                "d=4",
             ])
             .unwrap();
         let cli = Cli::from_arg_matches(&m).unwrap();

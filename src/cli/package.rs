@@ -15,7 +15,12 @@ pub struct Args {
     #[arg(required = true, value_name = "CHART")]
     pub charts: Vec<PathBuf>,
     /// Directory to write the archives to.
-    #[arg(short = 'd', long = "destination", value_name = "DIR", default_value = ".")]
+    #[arg(
+        short = 'd',
+        long = "destination",
+        value_name = "DIR",
+        default_value = "."
+    )]
     pub destination: PathBuf,
     /// Set the chart's version in the package (strict SemVer 2).
     #[arg(long, value_name = "VERSION")]
@@ -59,7 +64,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         let p = package::package(&chart, &args.destination, &PackageOptions::default())?;
-        println!("Packaged {} {} to {}", p.chart.name(), p.chart.metadata.version, p.path.display());
+        println!(
+            "Packaged {} {} to {}",
+            p.chart.name(),
+            p.chart.metadata.version,
+            p.path.display()
+        );
         println!("sha256:{}", p.digest);
     }
     Ok(ExitCode::SUCCESS)

@@ -46,7 +46,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     match text {
         Some(t) => print_out(&t)?,
-        None => bail!("{}: the chart has no {:?} file", args.chart.display(), args.what),
+        None => bail!(
+            "{}: the chart has no {:?} file",
+            args.chart.display(),
+            args.what
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -59,7 +59,11 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
 
     if !args.show_only.is_empty() {
         for f in &args.show_only {
-            if !rendered.manifests.iter().any(|m| matches_filter(&m.source, f)) {
+            if !rendered
+                .manifests
+                .iter()
+                .any(|m| matches_filter(&m.source, f))
+            {
                 bail!("--show-only {f}: no manifest was rendered from a template of that name");
             }
         }
@@ -71,7 +75,10 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
     if let Some(dir) = &args.output_dir {
         let mut by_file: std::collections::BTreeMap<&str, Vec<_>> = Default::default();
         for m in &rendered.manifests {
-            by_file.entry(m.source.as_str()).or_default().push(m.clone());
+            by_file
+                .entry(m.source.as_str())
+                .or_default()
+                .push(m.clone());
         }
         for (source, manifests) in by_file {
             let path = dir.join(source);

@@ -15,7 +15,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.short {
         println!("{v}");
     } else {
-        println!("windlass {v} (default Kubernetes target {})", windlass::render::DEFAULT_KUBE_VERSION);
+        println!(
+            "windlass {v} (default Kubernetes target {})",
+            windlass::render::DEFAULT_KUBE_VERSION
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -106,7 +106,10 @@ pub fn read_archive(bytes: &[u8], origin: &Path) -> Result<Files, ArchiveError> 
             return Err(what("absolute paths are not allowed"));
         }
         let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
-        if parts.iter().any(|p| *p == ".." || *p == "." || p.contains('\\')) {
+        if parts
+            .iter()
+            .any(|p| *p == ".." || *p == "." || p.contains('\\'))
+        {
             return Err(what("`..`, `.` and `\\` are not allowed in paths"));
         }
         if kind.is_symlink() {

@@ -113,12 +113,11 @@ pub fn with_overrides(chart: &Chart, opts: &PackageOptions) -> Result<Chart, Pac
         .get("Chart.yaml")
         .map(|f| String::from_utf8_lossy(&f.data).into_owned())
         .unwrap_or_default();
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&original).map_err(|e| {
-        ChartError::Yaml {
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_str(&original).map_err(|e| ChartError::Yaml {
             path: chart.origin.join("Chart.yaml"),
             error: e.into(),
-        }
-    })?;
+        })?;
     if let serde_yaml::Value::Mapping(m) = &mut doc {
         if let Some(v) = &opts.version {
             m.insert("version".into(), v.clone().into());
@@ -143,15 +142,18 @@ pub fn with_overrides(chart: &Chart, opts: &PackageOptions) -> Result<Chart, Pac
 }
 
 /// Writes `NAME-VERSION.tgz` for `chart` into `out_dir`.
-pub fn package(chart: &Chart, out_dir: &Path, opts: &PackageOptions) -> Result<Packaged, PackageError> {
+pub fn package(
+    chart: &Chart,
+    out_dir: &Path,
+    opts: &PackageOptions,
+) -> Result<Packaged, PackageError> {
     let chart = with_overrides(chart, opts)?;
     let mtime = source_date_epoch()?;
-    let bytes = archive_bytes(chart.name(), &chart.files, mtime).map_err(|source| {
-        PackageError::Io {
+    let bytes =
+        archive_bytes(chart.name(), &chart.files, mtime).map_err(|source| PackageError::Io {
             path: out_dir.to_path_buf(),
             source,
-        }
-    })?;
+        })?;
     let path = out_dir.join(format!("{}-{}.tgz", chart.name(), chart.metadata.version));
     std::fs::create_dir_all(out_dir).map_err(|source| PackageError::Io {
         path: out_dir.to_path_buf(),

@@ -225,7 +225,11 @@ fn printf(call: &Call) -> HResult {
                     _ => out.push_str(&text(v)),
                 }
             }
-            Some(other) => return Err(format!("unsupported verb `%{other}` (use %s, %d, %v, %q or %%)")),
+            Some(other) => {
+                return Err(format!(
+                    "unsupported verb `%{other}` (use %s, %d, %v, %q or %%)"
+                ))
+            }
             None => return Err("format ends with a lone `%`".to_string()),
         }
     }
@@ -251,7 +255,9 @@ type PureFn = fn(&Call) -> HResult;
 
 /// Every pure helper: name and implementation.
 const PURE: &[(&str, PureFn)] = &[
-    ("toYaml", |c| Ok(Value::String(crate::yaml::to_string(c.arg(0)?)))),
+    ("toYaml", |c| {
+        Ok(Value::String(crate::yaml::to_string(c.arg(0)?)))
+    }),
     ("toJson", |c| Ok(Value::String(c.arg(0)?.to_string()))),
     ("fromYaml", |c| {
         crate::yaml::parse(&c.text(0)?).map_err(|e| format!("invalid YAML: {e}"))
@@ -259,9 +265,14 @@ const PURE: &[(&str, PureFn)] = &[
     ("fromJson", |c| {
         serde_json::from_str(&c.text(0)?).map_err(|e| format!("invalid JSON: {e}"))
     }),
-    ("indent", |c| Ok(Value::String(indent(c.int(0)?, &c.text(1)?)))),
+    ("indent", |c| {
+        Ok(Value::String(indent(c.int(0)?, &c.text(1)?)))
+    }),
     ("nindent", |c| {
-        Ok(Value::String(format!("\n{}", indent(c.int(0)?, &c.text(1)?))))
+        Ok(Value::String(format!(
+            "\n{}",
+            indent(c.int(0)?, &c.text(1)?)
+        )))
     }),
     ("quote", |c| {
         let parts = c
@@ -296,7 +307,11 @@ const PURE: &[(&str, PureFn)] = &[
         }
     }),
     ("ternary", |c| {
-        Ok(if truthy(c.arg(2)?) { c.arg(0)?.clone() } else { c.arg(1)?.clone() })
+        Ok(if truthy(c.arg(2)?) {
+            c.arg(0)?.clone()
+        } else {
+            c.arg(1)?.clone()
+        })
     }),
     ("trunc", |c| {
         let n = c.int(0)?;
@@ -312,18 +327,24 @@ const PURE: &[(&str, PureFn)] = &[
     ("trim", |c| Ok(Value::String(c.text(0)?.trim().to_string()))),
     ("trimSuffix", |c| {
         let (suf, s) = (c.text(0)?, c.text(1)?);
-        Ok(Value::String(s.strip_suffix(&suf).unwrap_or(&s).to_string()))
+        Ok(Value::String(
+            s.strip_suffix(&suf).unwrap_or(&s).to_string(),
+        ))
     }),
     ("trimPrefix", |c| {
         let (pre, s) = (c.text(0)?, c.text(1)?);
-        Ok(Value::String(s.strip_prefix(&pre).unwrap_or(&s).to_string()))
+        Ok(Value::String(
+            s.strip_prefix(&pre).unwrap_or(&s).to_string(),
+        ))
     }),
     ("lower", |c| Ok(Value::String(c.text(0)?.to_lowercase()))),
     ("upper", |c| Ok(Value::String(c.text(0)?.to_uppercase()))),
     ("replace", |c| {
         Ok(Value::String(c.text(2)?.replace(&c.text(0)?, &c.text(1)?)))
     }),
-    ("contains", |c| Ok(Value::Bool(c.text(1)?.contains(&c.text(0)?)))),
+    ("contains", |c| {
+        Ok(Value::Bool(c.text(1)?.contains(&c.text(0)?)))
+    }),
     ("printf", printf),
     ("concat", |c| {
         Ok(Value::String(c.rest(0)?.into_iter().map(text).collect()))
@@ -351,11 +372,17 @@ const PURE: &[(&str, PureFn)] = &[
             .map_err(|_| "decoded bytes are not UTF-8 text".to_string())
     }),
     ("sha256sum", |c| {
-        Ok(Value::String(crate::package::sha256_hex(c.text(0)?.as_bytes())))
+        Ok(Value::String(crate::package::sha256_hex(
+            c.text(0)?.as_bytes(),
+        )))
     }),
     ("xmlEscape", |c| Ok(Value::String(xml_escape(&c.text(0)?)))),
-    ("eq", |c| Ok(Value::Bool(values_equal(c.arg(0)?, c.arg(1)?)))),
-    ("ne", |c| Ok(Value::Bool(!values_equal(c.arg(0)?, c.arg(1)?)))),
+    ("eq", |c| {
+        Ok(Value::Bool(values_equal(c.arg(0)?, c.arg(1)?)))
+    }),
+    ("ne", |c| {
+        Ok(Value::Bool(!values_equal(c.arg(0)?, c.arg(1)?)))
+    }),
     ("lt", |c| Ok(Value::Bool(compare(c)?.is_lt()))),
     ("le", |c| Ok(Value::Bool(compare(c)?.is_le()))),
     ("gt", |c| Ok(Value::Bool(compare(c)?.is_gt()))),
@@ -366,13 +393,17 @@ const PURE: &[(&str, PureFn)] = &[
         if c.len() == 0 {
             return Err("expects at least 1 argument".into());
         }
-        Ok(Value::Bool((0..c.len()).all(|i| c.opt(i).is_some_and(truthy))))
+        Ok(Value::Bool(
+            (0..c.len()).all(|i| c.opt(i).is_some_and(truthy)),
+        ))
     }),
     ("or", |c| {
         if c.len() == 0 {
             return Err("expects at least 1 argument".into());
         }
-        Ok(Value::Bool((0..c.len()).any(|i| c.opt(i).is_some_and(truthy))))
+        Ok(Value::Bool(
+            (0..c.len()).any(|i| c.opt(i).is_some_and(truthy)),
+        ))
     }),
     ("not", |c| {
         if c.len() != 1 {
@@ -401,7 +432,9 @@ const PURE: &[(&str, PureFn)] = &[
     ("min", |c| arith(c, |a, b| Some(a.min(b)), f64::min)),
     ("int", |c| Ok(Value::from(c.int(0)?))),
     ("toString", |c| Ok(Value::String(text(c.arg(0)?)))),
-    ("list", |c| Ok(Value::Array(c.rest(0)?.into_iter().cloned().collect()))),
+    ("list", |c| {
+        Ok(Value::Array(c.rest(0)?.into_iter().cloned().collect()))
+    }),
     ("dict", |c| {
         if c.len() % 2 != 0 {
             return Err("expects key/value pairs (an even number of arguments)".into());
@@ -437,15 +470,22 @@ const PURE: &[(&str, PureFn)] = &[
             (0, c.int(0)?)
         };
         if end - start > MAX_RANGE {
-            return Err(format!("range of {} items is larger than {MAX_RANGE}", end - start));
+            return Err(format!(
+                "range of {} items is larger than {MAX_RANGE}",
+                end - start
+            ));
         }
         Ok(Value::Array((start..end).map(Value::from).collect()))
     }),
     ("semverCompare", |c| {
-        let constraint = crate::chart::constraint::Constraint::parse(&c.text(0)?)
-            .map_err(|e| e.to_string())?;
-        let version = crate::chart::constraint::parse_lenient(&c.text(1)?)
-            .map_err(|e| format!("invalid version `{}`: {e}", text(c.arg(1).unwrap_or(&Value::Null))))?;
+        let constraint =
+            crate::chart::constraint::Constraint::parse(&c.text(0)?).map_err(|e| e.to_string())?;
+        let version = crate::chart::constraint::parse_lenient(&c.text(1)?).map_err(|e| {
+            format!(
+                "invalid version `{}`: {e}",
+                text(c.arg(1).unwrap_or(&Value::Null))
+            )
+        })?;
         Ok(Value::Bool(constraint.matches(&version)))
     }),
     ("mergeOverwrite", |c| {
@@ -517,7 +557,9 @@ fn nested<T>(name: &str, f: impl FnOnce() -> Result<T, RenderError>) -> Result<T
     if depth >= MAX_INCLUDE_DEPTH {
         return Err(helper_error(
             name,
-            format!("nested more than {MAX_INCLUDE_DEPTH} levels deep (does a partial include itself?)"),
+            format!(
+                "nested more than {MAX_INCLUDE_DEPTH} levels deep (does a partial include itself?)"
+            ),
         ));
     }
     DEPTH.with(|d| d.set(depth + 1));
@@ -556,9 +598,8 @@ impl HelperDef for Include {
         let c = context_arg(&call, 1, ctx)?;
         // A partial is a whole file, which ends with a newline that nobody
         // wants in `(include "x" this)`.
-        nested("include", || r.render_with_context(&name, &c)).map(|s| {
-            ScopedJson::Derived(Value::String(s.trim_end_matches('\n').to_string()))
-        })
+        nested("include", || r.render_with_context(&name, &c))
+            .map(|s| ScopedJson::Derived(Value::String(s.trim_end_matches('\n').to_string())))
     }
 }
 
@@ -630,7 +671,10 @@ mod tests {
 
     #[test]
     fn from_yaml_and_json() {
-        assert_eq!(ok("{{toJson (fromYaml \"x: [1, a]\")}}"), r#"{"x":[1,"a"]}"#);
+        assert_eq!(
+            ok("{{toJson (fromYaml \"x: [1, a]\")}}"),
+            r#"{"x":[1,"a"]}"#
+        );
         assert!(err("{{fromYaml \"x: [1\"}}").contains("fromYaml: invalid YAML"));
         assert_eq!(ok("{{toYaml (fromJson \"[1]\")}}"), "- 1");
         assert!(err("{{fromJson \"[1\"}}").contains("fromJson: invalid JSON"));
@@ -639,7 +683,10 @@ mod tests {
     #[test]
     fn indentation() {
         assert_eq!(ok("{{indent 2 v.ml}}"), "  a\n  b");
-        assert_eq!(ok("x:{{nindent 2 (toYaml v.m)}}"), "x:\n  a:\n  - 1\n  - 2\n  b: 1");
+        assert_eq!(
+            ok("x:{{nindent 2 (toYaml v.m)}}"),
+            "x:\n  a:\n  - 1\n  - 2\n  b: 1"
+        );
         assert!(err("{{indent \"x\" \"a\"}}").contains("indent: `x` is not a number"));
     }
 
@@ -660,26 +707,44 @@ mod tests {
         assert_eq!(ok("{{default \"d\" v.s}}"), "Hi");
         assert_eq!(ok("{{default \"d\" v.nul}}"), "d");
         assert_eq!(ok("{{required \"need s\" v.s}}"), "Hi");
-        assert_eq!(err("{{required \"v.x is required\" v.x}}").contains("required: v.x is required"), true);
+        assert!(err("{{required \"v.x is required\" v.x}}").contains("required: v.x is required"));
         assert!(err("{{required \"msg\" \"\"}}").contains("msg"));
-        assert_eq!(ok("{{empty v.e}} {{empty v.s}} {{empty v.nope}}"), "true false true");
-        assert_eq!(ok("{{ternary \"a\" \"b\" v.t}}{{ternary \"a\" \"b\" v.z}}"), "ab");
+        assert_eq!(
+            ok("{{empty v.e}} {{empty v.s}} {{empty v.nope}}"),
+            "true false true"
+        );
+        assert_eq!(
+            ok("{{ternary \"a\" \"b\" v.t}}{{ternary \"a\" \"b\" v.z}}"),
+            "ab"
+        );
     }
 
     #[test]
     fn strings() {
-        assert_eq!(ok("{{trunc 2 v.s}}|{{trunc -1 v.s}}|{{trunc 9 v.s}}"), "Hi|i|Hi");
-        assert_eq!(ok("{{trimSuffix \"-x\" \"a-x\"}}{{trimPrefix \"a\" \"ab\"}}{{trim \"  c \"}}"), "abc");
+        assert_eq!(
+            ok("{{trunc 2 v.s}}|{{trunc -1 v.s}}|{{trunc 9 v.s}}"),
+            "Hi|i|Hi"
+        );
+        assert_eq!(
+            ok("{{trimSuffix \"-x\" \"a-x\"}}{{trimPrefix \"a\" \"ab\"}}{{trim \"  c \"}}"),
+            "abc"
+        );
         assert_eq!(ok("{{lower v.s}}{{upper v.s}}"), "hiHI");
         assert_eq!(ok("{{replace \"i\" \"o\" v.s}}"), "Ho");
         assert_eq!(ok("{{contains \"i\" v.s}}"), "true");
-        assert_eq!(ok("{{printf \"%s-%d-%v-%q-%%\" v.s v.n true \"x\"}}"), "Hi-3-true-\"x\"-%");
+        assert_eq!(
+            ok("{{printf \"%s-%d-%v-%q-%%\" v.s v.n true \"x\"}}"),
+            "Hi-3-true-\"x\"-%"
+        );
         assert!(err("{{printf \"%s %s\" \"a\"}}").contains("needs more arguments"));
         assert!(err("{{printf \"%x\" 1}}").contains("unsupported verb"));
         assert_eq!(ok("{{concat v.s \"-\" v.n}}"), "Hi-3");
         assert_eq!(ok("{{join \",\" v.m.a}}"), "1,2");
         assert!(err("{{join \",\" v.s}}").contains("expects a list"));
-        assert_eq!(ok("{{xmlEscape \"a<b&'c\\\"\"}}"), "a&lt;b&amp;&apos;c&quot;");
+        assert_eq!(
+            ok("{{xmlEscape \"a<b&'c\\\"\"}}"),
+            "a&lt;b&amp;&apos;c&quot;"
+        );
         assert_eq!(ok("{{toString v.n}}"), "3");
     }
 
@@ -696,10 +761,19 @@ mod tests {
 
     #[test]
     fn comparisons_and_logic() {
-        assert_eq!(ok("{{eq v.n 3}} {{ne v.s \"Hi\"}} {{eq 1 1.0}}"), "true false true");
-        assert_eq!(ok("{{lt 1 2}} {{le 2 2}} {{gt \"b\" \"a\"}} {{ge 1 2}}"), "true true true false");
+        assert_eq!(
+            ok("{{eq v.n 3}} {{ne v.s \"Hi\"}} {{eq 1 1.0}}"),
+            "true false true"
+        );
+        assert_eq!(
+            ok("{{lt 1 2}} {{le 2 2}} {{gt \"b\" \"a\"}} {{ge 1 2}}"),
+            "true true true false"
+        );
         assert!(err("{{lt \"a\" 1}}").contains("lt: `a` is not a number"));
-        assert_eq!(ok("{{and v.t v.n}} {{and v.t v.z}} {{or v.z v.nope v.s}} {{not v.e}}"), "true false true true");
+        assert_eq!(
+            ok("{{and v.t v.n}} {{and v.t v.z}} {{or v.z v.nope v.s}} {{not v.e}}"),
+            "true false true true"
+        );
         assert_eq!(ok("{{and v.t v.nope}}"), "false");
         assert!(err("{{not}}").contains("exactly 1"));
         assert_eq!(ok("{{#if (and v.t (eq v.s \"Hi\"))}}yes{{/if}}"), "yes");
@@ -707,7 +781,10 @@ mod tests {
 
     #[test]
     fn arithmetic() {
-        assert_eq!(ok("{{add 1 2 3}} {{sub 5 7}} {{mul 2 3}} {{div 7 2}} {{div 7.0 2}}"), "6 -2 6 3 3.5");
+        assert_eq!(
+            ok("{{add 1 2 3}} {{sub 5 7}} {{mul 2 3}} {{div 7 2}} {{div 7.0 2}}"),
+            "6 -2 6 3 3.5"
+        );
         assert_eq!(ok("{{max 1 5 3}} {{min 4 2}} {{min 3 v.n}}"), "5 2 3");
         assert!(err("{{div 1 0}}").contains("division by zero"));
         assert!(err("{{add 9223372036854775807 1}}").contains("overflow"));
@@ -719,13 +796,22 @@ mod tests {
     #[test]
     fn collections() {
         assert_eq!(ok("{{toJson (list 1 \"a\" v.t)}}"), r#"[1,"a",true]"#);
-        assert_eq!(ok("{{toJson (dict \"k\" 1 \"j\" v.s)}}"), r#"{"j":"Hi","k":1}"#);
+        assert_eq!(
+            ok("{{toJson (dict \"k\" 1 \"j\" v.s)}}"),
+            r#"{"j":"Hi","k":1}"#
+        );
         assert!(err("{{dict \"k\"}}").contains("even number"));
-        assert_eq!(ok("{{hasKey v.m \"a\"}} {{hasKey v.m \"zz\"}}"), "true false");
+        assert_eq!(
+            ok("{{hasKey v.m \"a\"}} {{hasKey v.m \"zz\"}}"),
+            "true false"
+        );
         assert!(err("{{hasKey v.s \"a\"}}").contains("expects a map"));
         assert_eq!(ok("{{has 2 v.m.a}} {{has 9 v.m.a}}"), "true false");
         assert_eq!(ok("{{len v.m.a}} {{len v.s}}"), "2 2");
-        assert_eq!(ok("{{#each (range 3)}}{{this}}{{/each}}|{{#each (range 2 4)}}{{this}}{{/each}}"), "012|23");
+        assert_eq!(
+            ok("{{#each (range 3)}}{{this}}{{/each}}|{{#each (range 2 4)}}{{this}}{{/each}}"),
+            "012|23"
+        );
         assert!(err("{{range 1000000}}").contains("larger than"));
         assert_eq!(
             ok("{{toJson (mergeOverwrite (dict \"a\" 1 \"b\" (dict \"c\" 1)) (dict \"b\" (dict \"d\" 2)))}}"),
@@ -745,23 +831,42 @@ mod tests {
     #[test]
     fn include_and_tpl() {
         let mut hb = hb();
-        hb.register_template_string("labels", "app: {{Values.name}}\n\n").unwrap();
-        hb.register_template_string("self", "{{include \"self\" this}}").unwrap();
+        hb.register_template_string("labels", "app: {{Values.name}}\n\n")
+            .unwrap();
+        hb.register_template_string("self", "{{include \"self\" this}}")
+            .unwrap();
         let data = json!({"Values": {"name": "hdfs", "t": "n={{Values.name}}"}});
         assert_eq!(
-            hb.render_template("x:{{nindent 2 (include \"labels\" this)}}", &data).unwrap(),
+            hb.render_template("x:{{nindent 2 (include \"labels\" this)}}", &data)
+                .unwrap(),
             "x:\n  app: hdfs"
         );
-        assert_eq!(hb.render_template("{{tpl Values.t this}}", &data).unwrap(), "n=hdfs");
         assert_eq!(
-            hb.render_template("{{#each (list 1) as |i|}}{{include \"labels\" @root}}{{len @root}}{{/each}}", &data).unwrap(),
+            hb.render_template("{{tpl Values.t this}}", &data).unwrap(),
+            "n=hdfs"
+        );
+        assert_eq!(
+            hb.render_template(
+                "{{#each (list 1) as |i|}}{{include \"labels\" @root}}{{len @root}}{{/each}}",
+                &data
+            )
+            .unwrap(),
             "app: hdfs1"
         );
-        let e = hb.render_template("{{include \"nope\" this}}", &data).unwrap_err().to_string();
+        let e = hb
+            .render_template("{{include \"nope\" this}}", &data)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no partial named `nope`"), "{e}");
-        let e = hb.render_template("{{include \"self\" this}}", &data).unwrap_err().to_string();
+        let e = hb
+            .render_template("{{include \"self\" this}}", &data)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nested more than"), "{e}");
-        let e = hb.render_template("{{tpl \"{{Values.nope}}\" this}}", &data).unwrap_err().to_string();
+        let e = hb
+            .render_template("{{tpl \"{{Values.nope}}\" this}}", &data)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nope"), "{e}");
     }
 }

@@ -113,7 +113,8 @@ pub fn is_dns1123_label(s: &str) -> bool {
 fn is_dns1123_label_body(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -154,16 +155,26 @@ pub fn split(source: &str, rendered: &str) -> Result<Vec<Manifest>, ManifestErro
         };
         let object = crate::yaml::parse(doc).map_err(|e| err(e.line, e.message))?;
         let Value::Object(map) = &object else {
-            return Err(err(None, "a manifest must be a map (an object with apiVersion, kind and metadata)".into()));
+            return Err(err(
+                None,
+                "a manifest must be a map (an object with apiVersion, kind and metadata)".into(),
+            ));
         };
         let field = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_string);
-        let api_version = field("apiVersion").ok_or_else(|| err(None, "apiVersion is missing or not a string".into()))?;
-        let kind = field("kind").ok_or_else(|| err(None, "kind is missing or not a string".into()))?;
+        let api_version = field("apiVersion")
+            .ok_or_else(|| err(None, "apiVersion is missing or not a string".into()))?;
+        let kind =
+            field("kind").ok_or_else(|| err(None, "kind is missing or not a string".into()))?;
         let meta = map.get("metadata").and_then(Value::as_object);
         let name = meta
             .and_then(|m| m.get("name"))
             .and_then(Value::as_str)
-            .ok_or_else(|| err(None, format!("{kind}: metadata.name is missing or not a string")))?
+            .ok_or_else(|| {
+                err(
+                    None,
+                    format!("{kind}: metadata.name is missing or not a string"),
+                )
+            })?
             .to_string();
         if !is_dns1123_subdomain(&name) {
             return Err(err(
@@ -215,13 +226,18 @@ pub fn sort_for_install(manifests: &mut [Manifest]) {
 /// Fails when two manifests name the same object. `default_namespace` fills
 /// in objects without one (cluster-scoped kinds are not known offline, so
 /// they are compared the same way, which is what users expect).
-pub fn check_duplicates(manifests: &[Manifest], default_namespace: &str) -> Result<(), ManifestError> {
+pub fn check_duplicates(
+    manifests: &[Manifest],
+    default_namespace: &str,
+) -> Result<(), ManifestError> {
     let mut seen: HashMap<(String, String, String, String), &Manifest> = HashMap::new();
     for m in manifests {
         let key = (
             m.api_version.clone(),
             m.kind.clone(),
-            m.namespace.clone().unwrap_or_else(|| default_namespace.to_string()),
+            m.namespace
+                .clone()
+                .unwrap_or_else(|| default_namespace.to_string()),
             m.name.clone(),
         );
         if let Some(first) = seen.get(&key) {
@@ -229,7 +245,10 @@ pub fn check_duplicates(manifests: &[Manifest], default_namespace: &str) -> Resu
                 template: m.source.clone(),
                 document: 0,
                 line: None,
-                message: format!("{} `{}` is also rendered by {}", m.kind, m.name, first.source),
+                message: format!(
+                    "{} `{}` is also rendered by {}",
+                    m.kind, m.name, first.source
+                ),
             });
         }
         seen.insert(key, m);
@@ -261,22 +280,37 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].kind, "ConfigMap");
         assert_eq!(m[1].namespace.as_deref(), Some("x"));
-        assert_eq!(m[0].text, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a");
+        assert_eq!(
+            m[0].text,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a"
+        );
     }
 
     #[test]
     fn errors_name_template_document_and_line() {
-        let e = split("c/templates/t.yaml", "apiVersion: v1\nkind: A\nmetadata:\n  name: a\n---\nkind: [\n").unwrap_err();
+        let e = split(
+            "c/templates/t.yaml",
+            "apiVersion: v1\nkind: A\nmetadata:\n  name: a\n---\nkind: [\n",
+        )
+        .unwrap_err();
         assert_eq!(e.document, 2);
         assert!(e.line.is_some());
-        assert!(e.to_string().starts_with("c/templates/t.yaml: document 2, line"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("c/templates/t.yaml: document 2, line"),
+            "{e}"
+        );
         let e = split("t", "kind: ConfigMap\nmetadata:\n  name: a\n").unwrap_err();
         assert!(e.message.contains("apiVersion"));
         let e = split("t", "apiVersion: v1\nmetadata:\n  name: a\n").unwrap_err();
         assert!(e.message.contains("kind"));
         let e = split("t", "apiVersion: v1\nkind: X\nmetadata: {}\n").unwrap_err();
         assert!(e.message.contains("metadata.name"));
-        let e = split("t", "apiVersion: v1\nkind: X\nmetadata:\n  name: Bad_Name\n").unwrap_err();
+        let e = split(
+            "t",
+            "apiVersion: v1\nkind: X\nmetadata:\n  name: Bad_Name\n",
+        )
+        .unwrap_err();
         assert!(e.message.contains("DNS-1123"));
         let e = split("t", "- a\n").unwrap_err();
         assert!(e.message.contains("must be a map"));
@@ -309,8 +343,16 @@ mod tests {
 
     #[test]
     fn duplicates_are_refused() {
-        let a = split("t1", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n").unwrap();
-        let b = split("t2", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n").unwrap();
+        let a = split(
+            "t1",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+        )
+        .unwrap();
+        let b = split(
+            "t2",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n",
+        )
+        .unwrap();
         let all: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
         assert!(check_duplicates(&all, "other").is_ok());
         let e = check_duplicates(&all, "ns").unwrap_err();

@@ -137,7 +137,10 @@ impl Rendered {
 type NameMap = BTreeMap<String, String>;
 
 fn convert(err: handlebars::RenderError, names: &NameMap, fallback: &str) -> RenderError {
-    let registered = err.template_name.clone().unwrap_or_else(|| fallback.to_string());
+    let registered = err
+        .template_name
+        .clone()
+        .unwrap_or_else(|| fallback.to_string());
     let template = names.get(&registered).cloned().unwrap_or(registered);
     let message = match err.reason() {
         handlebars::RenderErrorReason::MissingVariable(Some(path)) => {
@@ -177,7 +180,9 @@ fn convert_parse(err: handlebars::TemplateError, template: &str) -> RenderError 
 fn references(source: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (i, _) in source.match_indices("{{") {
-        let rest = source[i + 2..].trim_start_matches(['~', '#', '-']).trim_start();
+        let rest = source[i + 2..]
+            .trim_start_matches(['~', '#', '-'])
+            .trim_start();
         if let Some(r) = rest.strip_prefix('>') {
             let name: String = r
                 .trim_start()
@@ -283,7 +288,11 @@ fn chart_context(chart: &Chart) -> Value {
 }
 
 /// Renders a chart and its enabled subcharts into install-ordered manifests.
-pub fn render(chart: &Chart, values: &Resolved, opts: &RenderOptions) -> Result<Rendered, RenderError> {
+pub fn render(
+    chart: &Chart,
+    values: &Resolved,
+    opts: &RenderOptions,
+) -> Result<Rendered, RenderError> {
     let version = crate::chart::constraint::parse_lenient(&opts.kube_version)
         .map_err(|_| RenderError::KubeVersion(opts.kube_version.clone()))?;
     let kube = json!({
@@ -293,7 +302,16 @@ pub fn render(chart: &Chart, values: &Resolved, opts: &RenderOptions) -> Result<
         "Minor": version.minor.to_string(),
     });
     let mut out = Rendered::default();
-    render_into(chart, values, opts, &kube, &version, chart.name(), true, &mut out)?;
+    render_into(
+        chart,
+        values,
+        opts,
+        &kube,
+        &version,
+        chart.name(),
+        true,
+        &mut out,
+    )?;
     manifest::check_duplicates(&out.manifests, &opts.namespace)?;
     manifest::sort_for_install(&mut out.manifests);
     Ok(out)
@@ -385,7 +403,10 @@ mod tests {
     #[test]
     fn finds_partial_references_and_cycles() {
         let r = references("{{> labels}} {{~> other~}} {{nindent 2 (include \"sel\" this)}}");
-        assert_eq!(r.into_iter().collect::<Vec<_>>(), ["labels", "other", "sel"]);
+        assert_eq!(
+            r.into_iter().collect::<Vec<_>>(),
+            ["labels", "other", "sel"]
+        );
         let mut g = BTreeMap::new();
         g.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
         g.insert("b".to_string(), BTreeSet::from(["a".to_string()]));

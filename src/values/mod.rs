@@ -183,13 +183,12 @@ impl UserValues {
             for a in assignments {
                 let value = if flag.kind == SetKind::File {
                     let path = PathBuf::from(a.value.as_str().unwrap_or_default());
-                    let text = std::fs::read_to_string(&path).map_err(|source| {
-                        ValuesError::SetFile {
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| ValuesError::SetFile {
                             number,
                             path: path.clone(),
                             source,
-                        }
-                    })?;
+                        })?;
                     Value::String(text)
                 } else {
                     a.value
@@ -197,10 +196,12 @@ impl UserValues {
                 pointers.push(set::pointer(&a.path));
                 set::set_path(&mut out.values, &a.path, value);
             }
-            out.layers.push(Layer {
-                label: format!("{} #{number} `{}`", flag.flag_name(), flag.expression),
-                pointers,
-            });
+            let label = if flag.expression.chars().count() <= 60 {
+                format!("{} #{number} `{}`", flag.flag_name(), flag.expression)
+            } else {
+                format!("{} #{number}", flag.flag_name())
+            };
+            out.layers.push(Layer { label, pointers });
         }
         Ok(out)
     }
@@ -302,7 +303,8 @@ pub fn composite_defaults(chart: &Chart) -> Value {
             m.insert(sub.key.clone(), composite_defaults(&sub.chart));
         }
         if !chart.subcharts.is_empty() {
-            m.entry("global").or_insert_with(|| Value::Object(Map::new()));
+            m.entry("global")
+                .or_insert_with(|| Value::Object(Map::new()));
         }
     }
     coalesce(&mut d, &chart.values, true);
@@ -437,7 +439,11 @@ mod tests {
     #[test]
     fn coalesce_deletes_on_null() {
         let mut d = json!({"a": {"b": 1, "c": 2}, "x": 1});
-        coalesce(&mut d, &json!({"a": {"b": null}, "x": null, "new": null, "n": {"k": null, "j": 1}}), false);
+        coalesce(
+            &mut d,
+            &json!({"a": {"b": null}, "x": null, "new": null, "n": {"k": null, "j": 1}}),
+            false,
+        );
         assert_eq!(d, json!({"a": {"c": 2}, "n": {"j": 1}}));
         let mut d = json!({"a": 1});
         coalesce(&mut d, &json!({"a": null, "keep": null}), true);
@@ -472,8 +478,14 @@ mod tests {
         let e = UserValues::load(&ValueSources {
             files: vec![],
             sets: vec![
-                SetFlag { kind: SetKind::Typed, expression: "a=1".into() },
-                SetFlag { kind: SetKind::String, expression: "b".into() },
+                SetFlag {
+                    kind: SetKind::Typed,
+                    expression: "a=1".into(),
+                },
+                SetFlag {
+                    kind: SetKind::String,
+                    expression: "b".into(),
+                },
             ],
         })
         .unwrap_err()
@@ -486,19 +498,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.yaml");
         std::fs::write(&bad, "a: [1\n").unwrap();
-        let e = UserValues::load(&ValueSources { files: vec![bad.clone()], sets: vec![] })
-            .unwrap_err()
-            .to_string();
+        let e = UserValues::load(&ValueSources {
+            files: vec![bad.clone()],
+            sets: vec![],
+        })
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("bad.yaml: line"), "{e}");
         let list = dir.path().join("list.yaml");
         std::fs::write(&list, "- 1\n").unwrap();
-        let e = UserValues::load(&ValueSources { files: vec![list], sets: vec![] })
-            .unwrap_err()
-            .to_string();
+        let e = UserValues::load(&ValueSources {
+            files: vec![list],
+            sets: vec![],
+        })
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("must be a map"), "{e}");
-        let e = UserValues::load(&ValueSources { files: vec![dir.path().join("missing.yaml")], sets: vec![] })
-            .unwrap_err()
-            .to_string();
+        let e = UserValues::load(&ValueSources {
+            files: vec![dir.path().join("missing.yaml")],
+            sets: vec![],
+        })
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("missing.yaml"), "{e}");
     }
 
@@ -506,7 +527,10 @@ mod tests {
     fn lookup_dotted() {
         let v = json!({"zookeeper": {"enabled": false}});
         assert_eq!(lookup(&v, "zookeeper.enabled"), Some(&json!(false)));
-        assert!(!condition_enabled(&v, Some("nope.enabled, zookeeper.enabled")));
+        assert!(!condition_enabled(
+            &v,
+            Some("nope.enabled, zookeeper.enabled")
+        ));
         assert!(condition_enabled(&v, Some("nope.enabled")));
     }
 }

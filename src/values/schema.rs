@@ -27,7 +27,11 @@ pub fn format_violations(v: &[Violation]) -> String {
         if v.len() == 1 { "" } else { "s" }
     );
     for x in v {
-        let at = if x.pointer.is_empty() { "/" } else { &x.pointer };
+        let at = if x.pointer.is_empty() {
+            "/"
+        } else {
+            &x.pointer
+        };
         out.push_str(&format!(
             "\n  - {at}: {} (set by {}; schema of chart {})",
             x.message, x.source, x.chart
@@ -62,10 +66,24 @@ pub fn validate(
         }
         other => other,
     };
-    let mut out: Vec<(String, String)> = validator
-        .iter_errors(instance)
-        .map(|e| (e.instance_path().to_string(), e.to_string()))
-        .collect();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for e in validator.iter_errors(instance) {
+        let at = e.instance_path().to_string();
+        match e.kind() {
+            // Point at each unexpected key itself, so the user sees where it
+            // is and which layer set it.
+            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for key in unexpected {
+                    let escaped = key.replace('~', "~0").replace('/', "~1");
+                    out.push((
+                        format!("{at}/{escaped}"),
+                        format!("`{key}` is not allowed here (the schema allows no such key)"),
+                    ));
+                }
+            }
+            _ => out.push((at, e.to_string())),
+        }
+    }
     out.sort();
     out.dedup();
     Ok(out)
@@ -87,11 +105,16 @@ mod tests {
                 "mode": {"enum": ["poc", "dynamic"]}
             }
         });
-        let errs = validate("c", &schema, &json!({"replicas": 0, "mode": "x", "extra": 1, "global": {}})).unwrap();
+        let errs = validate(
+            "c",
+            &schema,
+            &json!({"replicas": 0, "mode": "x", "extra": 1, "global": {}}),
+        )
+        .unwrap();
         let pointers: Vec<_> = errs.iter().map(|e| e.0.as_str()).collect();
         assert!(pointers.contains(&"/replicas"), "{errs:?}");
         assert!(pointers.contains(&"/mode"), "{errs:?}");
-        assert!(pointers.contains(&""), "{errs:?}"); // additionalProperties at the root
+        assert!(pointers.contains(&"/extra"), "{errs:?}");
         assert!(errs.iter().all(|e| !e.1.contains("global")), "{errs:?}");
     }
 

@@ -94,8 +94,7 @@ impl<'a> Parser<'a> {
                 Some('=') => {
                     if key_started {
                         path.push(PathSegment::Key(std::mem::take(&mut key)));
-                    } else if path.is_empty() || matches!(self.chars.get(self.pos - 1), Some('.'))
-                    {
+                    } else if path.is_empty() || matches!(self.chars.get(self.pos - 1), Some('.')) {
                         return Err(self.err("empty key"));
                     }
                     self.pos += 1;
@@ -126,13 +125,14 @@ impl<'a> Parser<'a> {
                         return Err(self.err("expected a non-negative integer index and `]`"));
                     }
                     let digits: String = self.chars[start..self.pos].iter().collect();
-                    let index: usize = digits
-                        .parse()
-                        .ok()
-                        .filter(|i| *i <= MAX_INDEX)
-                        .ok_or_else(|| {
-                            self.err(format!("index {digits} is larger than {MAX_INDEX}"))
-                        })?;
+                    let index: usize =
+                        digits
+                            .parse()
+                            .ok()
+                            .filter(|i| *i <= MAX_INDEX)
+                            .ok_or_else(|| {
+                                self.err(format!("index {digits} is larger than {MAX_INDEX}"))
+                            })?;
                     self.pos += 1;
                     path.push(PathSegment::Index(index));
                     if !matches!(self.peek(), Some('.') | Some('[') | Some('=')) {
@@ -339,7 +339,10 @@ mod tests {
     #[test]
     fn typing() {
         assert_eq!(
-            apply("a=true,b=FALSE,c=null,d=10,e=-3,f=007,g=1.5,h=1e3", SetKind::Typed),
+            apply(
+                "a=true,b=FALSE,c=null,d=10,e=-3,f=007,g=1.5,h=1e3",
+                SetKind::Typed
+            ),
             json!({"a": true, "b": false, "c": null, "d": 10, "e": -3, "f": "007", "g": "1.5", "h": "1e3"})
         );
         assert_eq!(
@@ -367,7 +370,10 @@ mod tests {
     #[test]
     fn escapes() {
         assert_eq!(
-            apply(r"nodeSelector.kubernetes\.io/os=linux,a=x\,y", SetKind::Typed),
+            apply(
+                r"nodeSelector.kubernetes\.io/os=linux,a=x\,y",
+                SetKind::Typed
+            ),
             json!({"nodeSelector": {"kubernetes.io/os": "linux"}, "a": "x,y"})
         );
         assert_eq!(

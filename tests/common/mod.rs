@@ -1,0 +1,118 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use windlass::render::{self, Manifest, RenderOptions};
+use windlass::values::{self, SetFlag, SetKind, UserValues, ValueSources};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the windlass binary.
+pub fn windlass(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("the windlass binary runs")
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Renders the HDFS chart in-process with values files and `--set` flags.
+pub fn render_hdfs(release: &str, namespace: &str, files: &[&str], sets: &[&str]) -> Vec<Manifest> {
+    try_render_hdfs(release, namespace, files, sets).expect("the hdfs chart renders")
+}
+
+/// Like [`render_hdfs`], returning the error as text.
+pub fn try_render_hdfs(
+    release: &str,
+    namespace: &str,
+    files: &[&str],
+    sets: &[&str],
+) -> Result<Vec<Manifest>, String> {
+    let chart = windlass::chart::load(&root().join("charts/hdfs")).map_err(|e| e.to_string())?;
+    let sources = ValueSources {
+        files: files.iter().map(|f| root().join(f)).collect(),
+        sets: sets
+            .iter()
+            .map(|s| SetFlag {
+                kind: SetKind::Typed,
+                expression: s.to_string(),
+            })
+            .collect(),
+    };
+    let user = UserValues::load(&sources).map_err(|e| e.to_string())?;
+    let resolved = values::resolve(&chart, &user).map_err(|e| e.to_string())?;
+    let rendered = render::render(
+        &chart,
+        &resolved,
+        &RenderOptions::offline(release, namespace),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(rendered.manifests)
+}
+
+/// The manifests of one kind.
+pub fn of_kind<'a>(m: &'a [Manifest], kind: &str) -> Vec<&'a Manifest> {
+    m.iter().filter(|x| x.kind == kind).collect()
+}
+
+/// The one manifest of a kind whose name ends with `suffix`.
+pub fn find<'a>(m: &'a [Manifest], kind: &str, suffix: &str) -> &'a Manifest {
+    let found: Vec<_> = m
+        .iter()
+        .filter(|x| x.kind == kind && x.name.ends_with(suffix))
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one {kind} named *{suffix}");
+    found[0]
+}
+
+/// Compares `actual` with the golden file, or rewrites it when
+/// `WINDLASS_UPDATE_GOLDEN=1`.
+pub fn assert_golden(name: &str, actual: &str) {
+    let path = root().join("tests/golden").join(name);
+    if std::env::var("WINDLASS_UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::write(&path, actual).expect("golden file written");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing; run with WINDLASS_UPDATE_GOLDEN=1",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let diff = similar_lines(&expected, actual);
+        panic!("{name} differs from the golden file (WINDLASS_UPDATE_GOLDEN=1 to accept):\n{diff}");
+    }
+}
+
+fn similar_lines(expected: &str, actual: &str) -> String {
+    let mut out = String::new();
+    for (i, (e, a)) in expected.lines().zip(actual.lines()).enumerate() {
+        if e != a {
+            out.push_str(&format!("line {}:\n- {e}\n+ {a}\n", i + 1));
+            break;
+        }
+    }
+    out.push_str(&format!(
+        "({} lines expected, {} actual)",
+        expected.lines().count(),
+        actual.lines().count()
+    ));
+    out
+}

@@ -1,0 +1,817 @@
+//! The HDFS chart: golden renders, Kubernetes schema validation, structural
+//! checks on the rendered objects, the namenode format script, and the
+//! values schema.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+
+use common::{find, of_kind, render_hdfs, root, stderr, stdout, try_render_hdfs, windlass};
+use serde_json::Value;
+use windlass::render::Manifest;
+
+const EXAMPLES: &[&str] = &["poc-single-node", "production", "minimal"];
+
+fn example(name: &str) -> String {
+    format!("charts/hdfs/examples/{name}.yaml")
+}
+
+/// Properties of a Hadoop XML configuration file.
+fn props(xml: &str) -> BTreeMap<String, String> {
+    let unescape = |s: &str| {
+        s.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&")
+    };
+    let mut out = BTreeMap::new();
+    for line in xml.lines() {
+        let Some(rest) = line.trim().strip_prefix("<property><name>") else {
+            continue;
+        };
+        let (name, rest) = rest
+            .split_once("</name><value>")
+            .expect("well-formed property");
+        let value = rest
+            .strip_suffix("</value></property>")
+            .expect("well-formed property");
+        out.insert(unescape(name), unescape(value));
+    }
+    out
+}
+
+fn config(m: &[Manifest], file: &str) -> BTreeMap<String, String> {
+    let cm = find(m, "ConfigMap", "-config");
+    props(
+        cm.object["data"][file]
+            .as_str()
+            .expect("config file present"),
+    )
+}
+
+fn sts<'a>(m: &'a [Manifest], component: &str) -> &'a Manifest {
+    find(m, "StatefulSet", &format!("-{component}"))
+}
+
+fn checksum(m: &[Manifest], component: &str) -> String {
+    sts(m, component).object["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        .as_str()
+        .expect("checksum annotation")
+        .to_string()
+}
+
+#[test]
+fn examples_match_golden_renders() {
+    for name in EXAMPLES {
+        let out = windlass(
+            &[
+                "template",
+                "hdfs",
+                "charts/hdfs",
+                "-n",
+                "hdfs",
+                "-f",
+                &example(name),
+            ],
+            &root(),
+        );
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        common::assert_golden(&format!("hdfs-{name}.yaml"), &stdout(&out));
+    }
+}
+
+#[test]
+fn chart_lints_clean() {
+    let out = windlass(&["lint", "charts/hdfs", "--strict"], &root());
+    assert!(out.status.success(), "{}", stdout(&out));
+    for name in EXAMPLES {
+        let out = windlass(
+            &["lint", "charts/hdfs", "--strict", "-f", &example(name)],
+            &root(),
+        );
+        assert!(out.status.success(), "{name}: {}", stdout(&out));
+    }
+}
+
+/// Every example, and one with every optional object switched on, passes
+/// `kubernetes-validate --strict` (installed by .ci/run).
+#[test]
+fn rendered_manifests_pass_kubernetes_validate() {
+    let available = Command::new("kubernetes-validate")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        assert!(
+            std::env::var("WINDLASS_REQUIRE_KUBERNETES_VALIDATE").is_err(),
+            "kubernetes-validate is required (pip install kubernetes-validate)"
+        );
+        eprintln!("skipping: kubernetes-validate is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<(String, Vec<String>)> = EXAMPLES
+        .iter()
+        .map(|n| (n.to_string(), vec!["-f".to_string(), example(n)]))
+        .collect();
+    cases.push((
+        "everything-on".into(),
+        [
+            "-f", &example("poc-single-node"),
+            "--set", "networkPolicy.enabled=true,ingress.enabled=true,ingress.host=hdfs.example.com,tests.enabled=true",
+            "--set", "persistence.poc.nodeName=node-1,namenode.podLabels.team=data,datanode.extraEnv[0].name=X,datanode.extraEnv[0].value=y",
+            "--set", "image.pullSecrets={regcred},namenode.priorityClassName=high,datanode.antiAffinity=hard",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    ));
+    for (name, args) in cases {
+        let mut full = vec![
+            "template".to_string(),
+            "hdfs".into(),
+            "charts/hdfs".into(),
+            "-n".into(),
+            "hdfs".into(),
+        ];
+        full.extend(args);
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let out = windlass(&refs, &root());
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let file = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, stdout(&out)).unwrap();
+        for version in ["1.32.0", "1.37.0"] {
+            let v = Command::new("kubernetes-validate")
+                .args(["--strict", "--quiet", "-k", version])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                v.status.success(),
+                "{name} against Kubernetes {version}:\n{}{}",
+                String::from_utf8_lossy(&v.stdout),
+                String::from_utf8_lossy(&v.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn hdfs_talks_by_hostname() {
+    let m = render_hdfs("hdfs", "data", &[&example("poc-single-node")], &[]);
+    let site = config(&m, "hdfs-site.xml");
+    for (k, v) in [
+        (
+            "dfs.namenode.datanode.registration.ip-hostname-check",
+            "false",
+        ),
+        ("dfs.client.use.datanode.hostname", "true"),
+        ("dfs.datanode.use.datanode.hostname", "true"),
+        ("dfs.datanode.hostname", "${env.POD_FQDN}"),
+        ("dfs.namenode.rpc-bind-host", "0.0.0.0"),
+        ("dfs.namenode.servicerpc-bind-host", "0.0.0.0"),
+        ("dfs.namenode.lifeline.rpc-bind-host", "0.0.0.0"),
+        ("dfs.namenode.http-bind-host", "0.0.0.0"),
+        ("dfs.namenode.https-bind-host", "0.0.0.0"),
+    ] {
+        assert_eq!(site.get(k).map(String::as_str), Some(v), "{k}");
+    }
+    // POD_FQDN is the datanode's name under its headless governing Service.
+    let dn = sts(&m, "datanode");
+    let svc_name = dn.object["spec"]["serviceName"].as_str().unwrap();
+    let svc = find(&m, "Service", svc_name);
+    assert_eq!(svc.object["spec"]["clusterIP"], "None");
+    let env = dn.object["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let fqdn = env.iter().find(|e| e["name"] == "POD_FQDN").unwrap()["value"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        fqdn,
+        format!("$(POD_NAME).{svc_name}.data.svc.cluster.local")
+    );
+}
+
+#[test]
+fn default_fs_is_the_namenode_pod_under_its_headless_service() {
+    let m = render_hdfs("hdfs", "data", &[&example("production")], &[]);
+    let nn = sts(&m, "namenode");
+    let svc_name = nn.object["spec"]["serviceName"].as_str().unwrap();
+    let svc = find(&m, "Service", svc_name);
+    assert_eq!(svc.object["spec"]["clusterIP"], "None");
+    assert_eq!(svc.object["spec"]["publishNotReadyAddresses"], true);
+    let selector = &svc.object["spec"]["selector"];
+    let pod_labels = &nn.object["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in selector.as_object().unwrap() {
+        assert_eq!(
+            &pod_labels[k], v,
+            "the headless Service selects the namenode pod ({k})"
+        );
+    }
+    let expected = format!(
+        "hdfs://{}-0.{svc_name}.data.svc.cluster.local:8020",
+        nn.name
+    );
+    assert_eq!(config(&m, "core-site.xml")["fs.defaultFS"], expected);
+    assert_eq!(
+        config(&m, "hdfs-site.xml")["dfs.namenode.rpc-address"],
+        expected.trim_start_matches("hdfs://")
+    );
+    // The same hostname in the datanodes' wait and in NOTES.
+    let wait =
+        &sts(&m, "datanode").object["spec"]["template"]["spec"]["initContainers"][0]["command"];
+    assert_eq!(
+        wait[2],
+        format!("{}-0.{svc_name}.data.svc.cluster.local", nn.name)
+    );
+}
+
+/// The names of the PVCs the StatefulSets will create:
+/// `<claim>-<statefulset>-<ordinal>`, with the claim template's class.
+fn expected_claims(m: &[Manifest]) -> BTreeMap<String, Option<String>> {
+    let mut out = BTreeMap::new();
+    for s in of_kind(m, "StatefulSet") {
+        let replicas = s.object["spec"]["replicas"].as_u64().unwrap();
+        for vct in s.object["spec"]["volumeClaimTemplates"].as_array().unwrap() {
+            let claim = vct["metadata"]["name"].as_str().unwrap();
+            let class = vct["spec"]["storageClassName"].as_str().map(str::to_string);
+            for i in 0..replicas {
+                out.insert(format!("{claim}-{}-{i}", s.name), class.clone());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn poc_mode_prebinds_one_hostpath_pv_per_claim() {
+    for (replicas, per_pod) in [(3, 2), (1, 1), (4, 3)] {
+        let m = render_hdfs(
+            "hdfs",
+            "data",
+            &[&example("poc-single-node")],
+            &[&format!(
+                "datanode.replicas={replicas},datanode.volumesPerPod={per_pod}"
+            )],
+        );
+        let pvs = of_kind(&m, "PersistentVolume");
+        assert_eq!(pvs.len(), replicas * per_pod + 1);
+        let claims = expected_claims(&m);
+        let mut bound = BTreeSet::new();
+        for pv in &pvs {
+            let spec = &pv.object["spec"];
+            assert_eq!(spec["claimRef"]["namespace"], "data");
+            let claim = spec["claimRef"]["name"].as_str().unwrap().to_string();
+            let class = claims.get(&claim).unwrap_or_else(|| {
+                panic!(
+                    "PV {} is bound to {claim}, which no StatefulSet creates",
+                    pv.name
+                )
+            });
+            assert_eq!(
+                spec["storageClassName"].as_str(),
+                class.as_deref(),
+                "PV and claim share a class"
+            );
+            assert_eq!(spec["persistentVolumeReclaimPolicy"], "Retain");
+            assert_eq!(spec["hostPath"]["type"], "DirectoryOrCreate");
+            assert!(bound.insert(claim), "two PVs bound to one claim");
+        }
+        assert_eq!(bound.len(), claims.len(), "every claim has its PV");
+        // The data directories listed in hdfs-site.xml are the mounted volumes.
+        let dirs = config(&m, "hdfs-site.xml")["dfs.datanode.data.dir"].clone();
+        assert_eq!(dirs.split(',').count(), per_pod);
+        let mounts: Vec<String> = sts(&m, "datanode").object["spec"]["template"]["spec"]
+            ["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["mountPath"].as_str().unwrap().to_string())
+            .collect();
+        for d in dirs.split(',') {
+            let path = d.trim_start_matches("[DISK]file://");
+            assert!(
+                mounts.iter().any(|mp| path.starts_with(&format!("{mp}/"))),
+                "{path} is on a mounted volume"
+            );
+        }
+    }
+}
+
+#[test]
+fn poc_pvs_pin_to_the_named_node() {
+    let m = render_hdfs(
+        "hdfs",
+        "data",
+        &[&example("poc-single-node")],
+        &["persistence.poc.nodeName=worker-1"],
+    );
+    for pv in of_kind(&m, "PersistentVolume") {
+        let terms = &pv.object["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]
+            ["matchExpressions"][0];
+        assert_eq!(terms["key"], "kubernetes.io/hostname");
+        assert_eq!(terms["values"][0], "worker-1");
+    }
+    let m = render_hdfs("hdfs", "data", &[&example("poc-single-node")], &[]);
+    assert!(of_kind(&m, "PersistentVolume")
+        .iter()
+        .all(|pv| pv.object["spec"].get("nodeAffinity").is_none()));
+}
+
+#[test]
+fn dynamic_mode_renders_no_pvs_and_uses_the_storage_class() {
+    let m = render_hdfs(
+        "hdfs",
+        "data",
+        &[&example("production")],
+        &["persistence.storageClassName=fast-ssd"],
+    );
+    assert!(of_kind(&m, "PersistentVolume").is_empty());
+    let claims = expected_claims(&m);
+    assert_eq!(claims.len(), 5 * 2 + 1);
+    assert!(claims.values().all(|c| c.as_deref() == Some("fast-ssd")));
+    let m = render_hdfs("hdfs", "data", &[&example("minimal")], &[]);
+    assert!(
+        expected_claims(&m).values().all(Option::is_none),
+        "empty class: the cluster default"
+    );
+}
+
+#[test]
+fn two_releases_in_two_namespaces_never_share_pvs_or_paths() {
+    let a = render_hdfs("hdfs", "team-a", &[&example("poc-single-node")], &[]);
+    let b = render_hdfs("hdfs", "team-b", &[&example("poc-single-node")], &[]);
+    let c = render_hdfs("other", "team-a", &[&example("poc-single-node")], &[]);
+    let names = |m: &[Manifest]| -> BTreeSet<String> {
+        of_kind(m, "PersistentVolume")
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    };
+    let paths = |m: &[Manifest]| -> BTreeSet<String> {
+        of_kind(m, "PersistentVolume")
+            .iter()
+            .map(|p| {
+                p.object["spec"]["hostPath"]["path"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    for (x, y) in [(&a, &b), (&a, &c), (&b, &c)] {
+        assert!(names(x).is_disjoint(&names(y)));
+        assert!(paths(x).is_disjoint(&paths(y)));
+        // No path is a parent of another release's path either.
+        for p in paths(x) {
+            assert!(paths(y).iter().all(|q| !q.starts_with(&format!("{p}/"))));
+        }
+    }
+}
+
+#[test]
+fn replication_follows_the_datanode_count_by_default() {
+    for n in 1..=5u64 {
+        let m = render_hdfs("hdfs", "data", &[], &[&format!("datanode.replicas={n}")]);
+        let r: u64 = config(&m, "hdfs-site.xml")["dfs.replication"]
+            .parse()
+            .unwrap();
+        assert_eq!(r, n.min(3), "replicas={n}");
+    }
+    let m = render_hdfs(
+        "hdfs",
+        "data",
+        &[],
+        &["datanode.replicas=5,hdfs.replication=2"],
+    );
+    assert_eq!(config(&m, "hdfs-site.xml")["dfs.replication"], "2");
+    // A user override of the raw key wins over both.
+    let m = render_hdfs("hdfs", "data", &[], &[r"hdfs.hdfsSite.dfs\.replication=1"]);
+    assert_eq!(config(&m, "hdfs-site.xml")["dfs.replication"], "1");
+}
+
+#[test]
+fn config_checksum_rolls_pods_on_any_config_change_only() {
+    let base = render_hdfs("hdfs", "data", &[], &[]);
+    let (nn, dn) = (checksum(&base, "namenode"), checksum(&base, "datanode"));
+    assert_eq!(nn, dn, "both roles mount the same configuration");
+    for change in [
+        r"hdfs.hdfsSite.dfs\.namenode\.handler\.count=40",
+        r"hdfs.coreSite.io\.file\.buffer\.size=131072",
+        "hdfs.webhdfs=true",
+        "hdfs.replication=2",
+        "hdfs.safemode.extensionMs=1000",
+        "clusterDomain=example.internal",
+        "namenode.ports.rpc=9000",
+        "datanode.ports.http=19864",
+        "datanode.volumesPerPod=2",
+        "datanode.replicas=1",
+    ] {
+        let m = render_hdfs("hdfs", "data", &[], &[change]);
+        assert_ne!(
+            checksum(&m, "namenode"),
+            nn,
+            "{change} must change the namenode checksum"
+        );
+        assert_ne!(
+            checksum(&m, "datanode"),
+            dn,
+            "{change} must change the datanode checksum"
+        );
+    }
+    for unrelated in [
+        "datanode.resources.requests.cpu=2",
+        "namenode.podAnnotations.a=b",
+        "tests.enabled=true",
+    ] {
+        let m = render_hdfs("hdfs", "data", &[], &[unrelated]);
+        assert_eq!(
+            checksum(&m, "namenode"),
+            nn,
+            "{unrelated} must not roll the pods"
+        );
+    }
+}
+
+#[test]
+fn config_values_are_xml_escaped() {
+    let m = render_hdfs("hdfs", "data", &[], &[r"hdfs.coreSite.x\.y=a<b&c"]);
+    let cm = find(&m, "ConfigMap", "-config");
+    assert!(cm.object["data"]["core-site.xml"]
+        .as_str()
+        .unwrap()
+        .contains("<value>a&lt;b&amp;c</value>"));
+    assert_eq!(config(&m, "core-site.xml")["x.y"], "a<b&c");
+}
+
+#[test]
+fn production_safety_defaults() {
+    let m = render_hdfs("hdfs", "data", &[&example("production")], &[]);
+    for s in of_kind(&m, "StatefulSet") {
+        let spec = &s.object["spec"];
+        assert_eq!(
+            spec["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
+            "Retain"
+        );
+        assert_eq!(
+            spec["persistentVolumeClaimRetentionPolicy"]["whenScaled"],
+            "Retain"
+        );
+        let pod = &spec["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(pod["securityContext"]["runAsUser"], 1000);
+        assert_eq!(pod["securityContext"]["fsGroup"], 1000);
+        for c in pod["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(pod["initContainers"].as_array().unwrap())
+        {
+            assert_eq!(
+                c["securityContext"]["allowPrivilegeEscalation"], false,
+                "{}",
+                c["name"]
+            );
+        }
+        let main = &pod["containers"][0];
+        assert!(main.get("readinessProbe").is_some() && main.get("livenessProbe").is_some());
+    }
+    let dn = sts(&m, "datanode");
+    assert_eq!(dn.object["spec"]["podManagementPolicy"], "Parallel");
+    assert!(
+        dn.object["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+            ["requiredDuringSchedulingIgnoredDuringExecution"]
+            .is_array()
+    );
+    let nn = sts(&m, "namenode");
+    let probes = &nn.object["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(probes["startupProbe"]["tcpSocket"]["port"], "rpc");
+    assert_eq!(probes["readinessProbe"]["tcpSocket"]["port"], "rpc");
+    assert_eq!(probes["livenessProbe"]["httpGet"]["port"], "http");
+    for pdb in of_kind(&m, "PodDisruptionBudget") {
+        assert_eq!(pdb.object["spec"]["maxUnavailable"], 1);
+        assert!(
+            pdb.object["spec"].get("minAvailable").is_none(),
+            "never a minAvailable that blocks drains"
+        );
+    }
+    assert_eq!(of_kind(&m, "PodDisruptionBudget").len(), 2);
+    assert_eq!(of_kind(&m, "NetworkPolicy").len(), 2);
+    // Only poc mode runs the root ownership fix.
+    assert!(
+        !serde_json::to_string(&m.iter().map(|x| &x.object).collect::<Vec<_>>())
+            .unwrap()
+            .contains("volume-permissions")
+    );
+    // Every namespaced object is in the release namespace; labels are standard.
+    for x in &m {
+        if x.kind != "PersistentVolume" {
+            assert_eq!(x.namespace.as_deref(), Some("data"), "{}", x.id());
+        }
+        let labels = &x.object["metadata"]["labels"];
+        assert_eq!(
+            labels["app.kubernetes.io/managed-by"],
+            "windlass",
+            "{}",
+            x.id()
+        );
+        assert_eq!(labels["app.kubernetes.io/instance"], "hdfs", "{}", x.id());
+    }
+}
+
+#[test]
+fn anti_affinity_modes() {
+    let rules = |mode: &str| {
+        let m = render_hdfs(
+            "hdfs",
+            "data",
+            &[],
+            &[&format!("datanode.antiAffinity={mode}")],
+        );
+        sts(&m, "datanode").object["spec"]["template"]["spec"]["affinity"].clone()
+    };
+    assert!(rules("none").is_null());
+    assert!(
+        rules("soft")["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            .is_array()
+    );
+    assert!(
+        rules("hard")["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            .is_array()
+    );
+    let m = render_hdfs(
+        "hdfs",
+        "data",
+        &[],
+        &["datanode.affinity.nodeAffinity.x=1,datanode.antiAffinity=hard"],
+    );
+    assert_eq!(
+        sts(&m, "datanode").object["spec"]["template"]["spec"]["affinity"],
+        serde_json::json!({"nodeAffinity": {"x": 1}})
+    );
+}
+
+#[test]
+fn optional_objects_are_off_by_default() {
+    let m = render_hdfs("hdfs", "data", &[], &[]);
+    for kind in ["NetworkPolicy", "Ingress", "Pod", "PersistentVolume"] {
+        assert!(of_kind(&m, kind).is_empty(), "{kind} rendered by default");
+    }
+    let m = render_hdfs(
+        "hdfs",
+        "data",
+        &[],
+        &["tests.enabled=true,ingress.enabled=true,hdfs.webhdfs=true"],
+    );
+    let pod = find(&m, "Pod", "-test");
+    assert_eq!(
+        pod.object["metadata"]["annotations"]["windlass.io/hook"],
+        "test"
+    );
+    assert_eq!(config(&m, "hdfs-site.xml")["dfs.webhdfs.enabled"], "true");
+    let ing = find(&m, "Ingress", "-namenode");
+    assert_eq!(
+        ing.object["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+        "hdfs-namenode-client"
+    );
+}
+
+#[test]
+fn invalid_values_files_are_rejected_with_their_pointer() {
+    let dir = root().join("tests/fixtures/hdfs-invalid");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 12, "at least 12 invalid values files");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let pointer = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .expect("first line names the pointer");
+        let rel = f
+            .strip_prefix(root())
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let err = try_render_hdfs("hdfs", "data", &[&rel], &[]).expect_err(&rel);
+        assert!(
+            err.contains(&format!("  - {pointer}: ")),
+            "{rel}: expected {pointer} in:\n{err}"
+        );
+        assert!(
+            err.contains(&format!("set by -f {}", f.display())),
+            "{rel}: the file is named:\n{err}"
+        );
+    }
+}
+
+fn script(name: &str) -> String {
+    let m = render_hdfs("hdfs", "data", &[], &[]);
+    find(&m, "ConfigMap", "-scripts").object["data"][name]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn write_exec(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let mut perm = std::fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(path, perm).unwrap();
+}
+
+#[test]
+fn format_script_formats_once_and_never_over_existing_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bin = d.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    // A stub `hdfs` that records its arguments and lays out what a real
+    // format leaves behind.
+    write_exec(
+        &bin.join("hdfs"),
+        "#!/bin/bash\necho \"$*\" >> \"$STUB_LOG\"\nmkdir -p \"$NAME_DIR/current\"\ntouch \"$NAME_DIR/current/fsimage_0000000000000000000\"\necho clusterID=$5 > \"$NAME_DIR/current/VERSION\"\n",
+    );
+    let format = d.join("format-namenode.sh");
+    std::fs::write(&format, script("format-namenode.sh")).unwrap();
+    let log = d.join("calls.log");
+    let name_dir = d.join("mount/nn");
+    std::fs::create_dir(d.join("mount")).unwrap();
+    let run = |name_dir: &Path| {
+        Command::new("bash")
+            .arg(&format)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("NAME_DIR", name_dir)
+            .env("CLUSTER_ID", "CID-test")
+            .env("STUB_LOG", &log)
+            .output()
+            .unwrap()
+    };
+    let calls = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let first = run(&name_dir);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        calls(),
+        "namenode -format -nonInteractive -clusterid CID-test\n"
+    );
+    assert!(!calls().contains("-force"));
+
+    let second = run(&name_dir);
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).contains("already formatted"));
+    assert_eq!(
+        calls().lines().count(),
+        1,
+        "an existing filesystem is never reformatted"
+    );
+
+    std::fs::remove_file(name_dir.join("current/fsimage_0000000000000000000")).unwrap();
+    let broken = run(&name_dir);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("VERSION exists but there is no fsimage")
+    );
+    assert_eq!(
+        calls().lines().count(),
+        1,
+        "damaged metadata fails loudly instead of being formatted"
+    );
+
+    let stray = d.join("mount/stray");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("leftover"), "x").unwrap();
+    let refused = run(&stray);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        calls().lines().count(),
+        1,
+        "a non-empty directory is never formatted"
+    );
+}
+
+#[test]
+fn wait_for_namenode_script_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wait.sh");
+    std::fs::write(&path, script("wait-for-namenode.sh")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let ok = Command::new("bash")
+        .arg(&path)
+        .args(["127.0.0.1", &port, "5"])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    drop(listener);
+    let closed = Command::new("bash")
+        .arg(&path)
+        .args(["127.0.0.1", &port, "1"])
+        .output()
+        .unwrap();
+    assert_eq!(closed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&closed.stderr).contains("not reachable after 1s"));
+}
+
+/// Serves one HTTP response on a fresh port and returns the port.
+fn serve_once(body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            // Read the whole request first: closing with unread bytes resets
+            // the connection.
+            let mut request = Vec::new();
+            let mut buf = [0u8; 256];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{body}"
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn datanode_readiness_requires_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ready.sh");
+    std::fs::write(&path, script("datanode-ready.sh")).unwrap();
+    let registered = serve_once("{\"beans\": [{\"name\": \"Hadoop:service=DataNode,name=DataNodeInfo\", \"ClusterId\" : \"CID-1\"}]}");
+    let out = Command::new("bash")
+        .arg(&path)
+        .arg(registered.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unregistered = serve_once("{\"beans\": [{\"ClusterId\" : null}]}");
+    let out = Command::new("bash")
+        .arg(&path)
+        .arg(unregistered.to_string())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn chart_readme_documents_every_value() {
+    let readme = std::fs::read_to_string(root().join("charts/hdfs/README.md")).unwrap();
+    let values: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("charts/hdfs/values.yaml")).unwrap(),
+    )
+    .unwrap();
+    fn leaves(v: &Value, prefix: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) if !m.is_empty() && !prefix.ends_with("resources") => {
+                for (k, child) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(child, &p, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+    let mut all = Vec::new();
+    leaves(&values, "", &mut all);
+    for key in all {
+        assert!(
+            readme.contains(&format!("| `{key}` |")),
+            "charts/hdfs/README.md does not document `{key}`"
+        );
+    }
+}
