@@ -490,3 +490,75 @@ fn output_dir_and_show_only() {
     let svc = std::fs::read_to_string(d.join("out/demo/templates/service.yaml")).unwrap();
     assert!(svc.contains("# Source: demo/templates/service.yaml"));
 }
+
+#[test]
+fn ignore_files_keep_files_out_of_the_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(windlass(&["create", "demo"], d).status.success());
+    std::fs::write(d.join("demo/notes.bak"), "secret").unwrap();
+    std::fs::write(d.join("demo/.helmignore"), "scratch/\n").unwrap();
+    std::fs::create_dir(d.join("demo/scratch")).unwrap();
+    std::fs::write(d.join("demo/scratch/x.txt"), "x").unwrap();
+    std::fs::create_dir(d.join("demo/.git")).unwrap();
+    std::fs::write(d.join("demo/.git/HEAD"), "ref").unwrap();
+    assert!(windlass(&["package", "demo"], d).status.success());
+    let bytes = std::fs::read(d.join("demo-0.1.0.tgz")).unwrap();
+    let files = windlass::package::read_archive(&bytes, Path::new("demo-0.1.0.tgz")).unwrap();
+    assert!(files.contains_key("templates/deployment.yaml"));
+    for gone in ["notes.bak", "scratch/x.txt", ".git/HEAD"] {
+        assert!(!files.contains_key(gone), "{gone} was packaged");
+    }
+}
+
+#[test]
+fn subcharts_may_be_archives() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(windlass(&["create", "parent"], d).status.success());
+    assert!(windlass(&["create", "child"], d).status.success());
+    std::fs::create_dir(d.join("parent/charts")).unwrap();
+    assert!(windlass(&["package", "child", "-d", "parent/charts"], d)
+        .status
+        .success());
+    let out = windlass(
+        &["template", "r", "parent", "--set", "child.replicaCount=3"],
+        d,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("# Source: parent/charts/child/templates/deployment.yaml"),
+        "{text}"
+    );
+    assert!(text.contains("replicas: 3"));
+    // The subchart's schema applies to its section of the values.
+    let out = windlass(
+        &["template", "r", "parent", "--set", "child.replicaCount=-1"],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/child/replicaCount"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn values_render_verbatim_without_html_escaping() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = dump(
+        &["--set-string", r#"html=<a href="x">&amp;'</a>"#],
+        dir.path(),
+    );
+    assert_eq!(v["html"], r#"<a href="x">&amp;'</a>"#);
+    let d = dir.path();
+    assert!(windlass(&["create", "demo"], d).status.success());
+    std::fs::write(d.join("demo/templates/x.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  v: '{{Values.image.repository}}'\n").unwrap();
+    let out = windlass(
+        &["template", "r", "demo", "--set", "image.repository=a<b>&c"],
+        d,
+    );
+    assert!(stdout(&out).contains("v: 'a<b>&c'"), "{}", stdout(&out));
+}

@@ -815,3 +815,33 @@ fn chart_readme_documents_every_value() {
         );
     }
 }
+
+#[test]
+fn every_schema_property_is_described() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("charts/hdfs/values.schema.json")).unwrap(),
+    )
+    .unwrap();
+    fn walk(node: &Value, path: &str, missing: &mut Vec<String>) {
+        if let Some(props) = node.get("properties").and_then(Value::as_object) {
+            for (k, v) in props {
+                let p = format!("{path}/{k}");
+                if v.get("description").is_none() {
+                    missing.push(p.clone());
+                }
+                walk(v, &p, missing);
+            }
+        }
+        if let Some(defs) = node.get("$defs").and_then(Value::as_object) {
+            for (k, v) in defs {
+                walk(v, &format!("#/$defs/{k}"), missing);
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&schema, "", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "properties without a description: {missing:?}"
+    );
+}

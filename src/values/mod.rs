@@ -401,7 +401,10 @@ fn validate_tree(
     out: &mut Vec<Violation>,
 ) -> Result<(), ValuesError> {
     if let Some(s) = &chart.schema {
-        for (pointer, message) in schema::validate(chart.name(), s, &resolved.values)? {
+        let subchart_keys: Vec<&str> = chart.subcharts.iter().map(|s| s.key.as_str()).collect();
+        for (pointer, message) in
+            schema::validate(chart.name(), s, &resolved.values, &subchart_keys)?
+        {
             let full = format!("{prefix}{pointer}");
             let source = user
                 .source_of(&full)

@@ -41,26 +41,32 @@ pub fn format_violations(v: &[Violation]) -> String {
 }
 
 /// Validates `instance` against `schema`, returning (pointer, message) for
-/// every violation. A top-level `global` key is ignored unless the schema
-/// declares it, since windlass injects it into every subchart.
+/// every violation. Top-level keys that belong to someone else (`global`,
+/// which windlass injects everywhere, and each subchart's section, which its
+/// own schema checks) are ignored unless the schema declares them, so a
+/// strict parent schema does not have to list them.
 pub fn validate(
     chart: &str,
     schema: &Value,
     instance: &Value,
+    foreign_keys: &[&str],
 ) -> Result<Vec<(String, String)>, ValuesError> {
     let validator = jsonschema::validator_for(schema).map_err(|e| ValuesError::BadSchema {
         chart: chart.to_string(),
         message: e.to_string(),
     })?;
-    let declares_global = schema
-        .get("properties")
-        .and_then(|p| p.get("global"))
-        .is_some();
+    let declared = |k: &str| schema.get("properties").and_then(|p| p.get(k)).is_some();
+    let strip: Vec<&str> = std::iter::once("global")
+        .chain(foreign_keys.iter().copied())
+        .filter(|k| !declared(k) && instance.get(*k).is_some())
+        .collect();
     let stripped;
     let instance = match instance {
-        Value::Object(m) if !declares_global && m.contains_key("global") => {
+        Value::Object(m) if !strip.is_empty() => {
             let mut m = m.clone();
-            m.remove("global");
+            for k in strip {
+                m.remove(k);
+            }
             stripped = Value::Object(m);
             &stripped
         }
@@ -108,26 +114,31 @@ mod tests {
         let errs = validate(
             "c",
             &schema,
-            &json!({"replicas": 0, "mode": "x", "extra": 1, "global": {}}),
+            &json!({"replicas": 0, "mode": "x", "extra": 1, "global": {}, "sub": {}}),
+            &["sub"],
         )
         .unwrap();
         let pointers: Vec<_> = errs.iter().map(|e| e.0.as_str()).collect();
         assert!(pointers.contains(&"/replicas"), "{errs:?}");
         assert!(pointers.contains(&"/mode"), "{errs:?}");
         assert!(pointers.contains(&"/extra"), "{errs:?}");
-        assert!(errs.iter().all(|e| !e.1.contains("global")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .all(|e| !e.0.contains("global") && !e.0.contains("sub")),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn draft7_is_detected() {
         let schema = json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": {"a": {"type": "string"}}});
-        let errs = validate("c", &schema, &json!({"a": 1})).unwrap();
+        let errs = validate("c", &schema, &json!({"a": 1}), &[]).unwrap();
         assert_eq!(errs.len(), 1);
     }
 
     #[test]
     fn remote_refs_are_not_fetched() {
         let schema = json!({"$ref": "https://example.invalid/schema.json"});
-        assert!(validate("c", &schema, &json!({})).is_err());
+        assert!(validate("c", &schema, &json!({}), &[]).is_err());
     }
 }
