@@ -6,6 +6,7 @@
 //! output.
 
 pub mod chart;
+pub mod cluster;
 pub mod lint;
 pub mod package;
 pub mod render;

@@ -1,0 +1,647 @@
+//! The only module that talks to Kubernetes, through kube-rs: connection
+//! from a kubeconfig, discovery, server-side apply, get, list, delete,
+//! create and update, with retries, bounded concurrency and readiness checks.
+
+pub mod error;
+pub mod ready;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+pub use error::{Cause, ClusterError, FieldConflict};
+
+/// Field manager name for server-side apply.
+pub const FIELD_MANAGER: &str = crate::TOOL_NAME;
+
+/// Where to find the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// `--kubeconfig`; otherwise `KUBECONFIG`, `~/.kube/config`, or in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--kube-context`; otherwise the current context.
+    pub context: Option<String>,
+    /// `-n`; otherwise the context's namespace, or `default`.
+    pub namespace: Option<String>,
+}
+
+/// Retry policy for idempotent requests.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    /// First delay.
+    pub min_delay: Duration,
+    /// Largest delay between attempts (a server's Retry-After is capped here too).
+    pub max_delay: Duration,
+    /// Total time spent waiting between attempts.
+    pub max_total: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            max_total: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A resource type as discovery describes it.
+#[derive(Debug, Clone)]
+pub struct ResourceInfo {
+    /// Group, version, kind and plural.
+    pub api_resource: ApiResource,
+    /// Namespaced, or cluster-scoped.
+    pub namespaced: bool,
+}
+
+/// Options of an apply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Take over fields other managers own.
+    pub force: bool,
+    /// Send as a server dry-run: validated, not stored.
+    pub dry_run: bool,
+}
+
+/// What [`Cluster::apply_all`] did to each object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Objects that did not exist.
+    pub created: Vec<String>,
+    /// Objects that changed.
+    pub updated: Vec<String>,
+    /// Objects the apply would not change, which were not written.
+    pub unchanged: Vec<String>,
+}
+
+/// A connection to one cluster.
+pub struct Cluster {
+    client: kube::Client,
+    server: String,
+    namespace: String,
+    discovery: Mutex<HashMap<String, Vec<(String, ResourceInfo)>>>,
+    retry: RetryPolicy,
+    concurrency: usize,
+}
+
+/// `Kind namespace/name` or `Kind name`, for messages.
+pub fn describe(obj: &Value) -> String {
+    let kind = obj["kind"].as_str().unwrap_or("object");
+    let name = obj["metadata"]["name"].as_str().unwrap_or("?");
+    match obj["metadata"]["namespace"].as_str() {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+fn is_retryable(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code == 429 || (500..=504).contains(&s.code),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+fn retry_after(e: &kube::Error) -> Option<Duration> {
+    match e {
+        kube::Error::Api(s) if s.code == 429 => s
+            .details
+            .as_ref()
+            .map(|d| d.retry_after_seconds)
+            .filter(|s| *s > 0)
+            .map(|s| Duration::from_secs(u64::from(s))),
+        _ => None,
+    }
+}
+
+/// Drops what changes on every write without meaning anything (times).
+fn comparable(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(mf) = v
+        .pointer_mut("/metadata/managedFields")
+        .and_then(Value::as_array_mut)
+    {
+        for m in mf {
+            if let Some(o) = m.as_object_mut() {
+                o.remove("time");
+            }
+        }
+    }
+    v
+}
+
+impl Cluster {
+    /// Connects using a kubeconfig (or in-cluster configuration).
+    pub async fn connect(opts: &ConnectOptions) -> Result<Cluster, ClusterError> {
+        // kube uses rustls with ring; make it the process default so no
+        // other provider can be picked up.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let kc_opts = KubeConfigOptions {
+            context: opts.context.clone(),
+            cluster: None,
+            user: None,
+        };
+        let config = match &opts.kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path).map_err(|e| ClusterError::Kubeconfig {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                kube::Config::from_custom_kubeconfig(kc, &kc_opts)
+                    .await
+                    .map_err(|e| ClusterError::Kubeconfig {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?
+            }
+            None => match Kubeconfig::read() {
+                Ok(kc) => kube::Config::from_custom_kubeconfig(kc, &kc_opts)
+                    .await
+                    .map_err(|e| ClusterError::Kubeconfig {
+                        path: std::env::var("KUBECONFIG")
+                            .unwrap_or_else(|_| "~/.kube/config".into()),
+                        message: e.to_string(),
+                    })?,
+                Err(read_err) => kube::Config::incluster()
+                    .map_err(|_| ClusterError::NotConfigured(read_err.to_string()))?,
+            },
+        };
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+        let namespace = opts
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let client =
+            kube::Client::try_from(config).map_err(|e| error::map(e, "connect", &server, 1))?;
+        Ok(Cluster {
+            client,
+            server,
+            namespace,
+            discovery: Mutex::new(HashMap::new()),
+            retry: RetryPolicy::default(),
+            concurrency: 8,
+        })
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Replaces the number of requests in flight for [`Cluster::apply_all`].
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The API server URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The namespace objects without one go to.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Runs an idempotent request with bounded, jittered exponential backoff
+    /// on 429 (honouring Retry-After), 5xx and dropped connections. 4xx
+    /// errors are returned at once.
+    async fn retrying<T, F, Fut>(&self, action: &str, f: F) -> Result<T, ClusterError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, kube::Error>>,
+    {
+        let attempts = AtomicUsize::new(1);
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_retries)
+            .with_total_delay(Some(self.retry.max_total))
+            .with_jitter();
+        let max_delay = self.retry.max_delay;
+        f.retry(policy)
+            .sleep(tokio::time::sleep)
+            .when(is_retryable)
+            .adjust(|e, d| d.map(|d| retry_after(e).map(|r| r.min(max_delay)).unwrap_or(d)))
+            .notify(|_, _| {
+                attempts.fetch_add(1, Ordering::Relaxed);
+            })
+            .await
+            .map_err(|e| error::map(e, action, &self.server, attempts.load(Ordering::Relaxed)))
+    }
+
+    /// The server's Kubernetes version (`v1.32.13`).
+    pub async fn server_version(&self) -> Result<String, ClusterError> {
+        let info = self
+            .retrying("read the server version", || {
+                self.client.apiserver_version()
+            })
+            .await?;
+        Ok(info.git_version)
+    }
+
+    /// Maps apiVersion and kind to the resource and its scope. One discovery
+    /// request per group version, cached for the life of the connection.
+    pub async fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<ResourceInfo, ClusterError> {
+        let mut cache = self.discovery.lock().await;
+        if !cache.contains_key(api_version) {
+            let action = format!("discover {api_version}");
+            let list = if api_version.contains('/') {
+                self.retrying(&action, || {
+                    self.client.list_api_group_resources(api_version)
+                })
+                .await
+            } else {
+                self.retrying(&action, || self.client.list_core_api_resources(api_version))
+                    .await
+            };
+            let list = match list {
+                Ok(l) => l,
+                Err(ClusterError::NotFound { .. }) => {
+                    return Err(ClusterError::UnknownKind {
+                        api_version: api_version.into(),
+                        kind: kind.into(),
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+            let entries = list
+                .resources
+                .iter()
+                .filter(|r| !r.name.contains('/'))
+                .map(|r| {
+                    let gvk = GroupVersionKind::gvk(group, version, &r.kind);
+                    (
+                        r.kind.clone(),
+                        ResourceInfo {
+                            api_resource: ApiResource::from_gvk_with_plural(&gvk, &r.name),
+                            namespaced: r.namespaced,
+                        },
+                    )
+                })
+                .collect();
+            cache.insert(api_version.to_string(), entries);
+        }
+        cache
+            .get(api_version)
+            .and_then(|v| v.iter().find(|(k, _)| k == kind))
+            .map(|(_, info)| info.clone())
+            .ok_or_else(|| ClusterError::UnknownKind {
+                api_version: api_version.into(),
+                kind: kind.into(),
+            })
+    }
+
+    fn api(&self, info: &ResourceInfo, namespace: Option<&str>) -> Api<DynamicObject> {
+        match (info.namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &info.api_resource),
+            (true, None) => {
+                Api::namespaced_with(self.client.clone(), &self.namespace, &info.api_resource)
+            }
+            (false, _) => Api::all_with(self.client.clone(), &info.api_resource),
+        }
+    }
+
+    /// Resolves an object's type and puts it in the right namespace: the
+    /// release namespace when namespaced and unset, none when cluster-scoped.
+    pub async fn prepare(&self, obj: &Value) -> Result<(ResourceInfo, Value), ClusterError> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+        let kind = obj["kind"].as_str().unwrap_or_default();
+        if api_version.is_empty() || kind.is_empty() || obj["metadata"]["name"].as_str().is_none() {
+            return Err(ClusterError::BadObject(format!(
+                "{}: apiVersion, kind and metadata.name are required",
+                describe(obj)
+            )));
+        }
+        let info = self.resolve(api_version, kind).await?;
+        let mut obj = obj.clone();
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            if info.namespaced {
+                meta.entry("namespace")
+                    .or_insert_with(|| Value::String(self.namespace.clone()));
+            } else {
+                meta.remove("namespace");
+            }
+        }
+        Ok((info, obj))
+    }
+
+    fn to_dynamic(obj: &Value) -> Result<DynamicObject, ClusterError> {
+        serde_json::from_value(obj.clone())
+            .map_err(|e| ClusterError::BadObject(format!("{}: {e}", describe(obj))))
+    }
+
+    fn to_value(obj: DynamicObject) -> Value {
+        serde_json::to_value(obj).unwrap_or(Value::Null)
+    }
+
+    /// Server-side applies one object (field manager `windlass`) and returns
+    /// what the server stored (or would store, on a dry run).
+    pub async fn apply(&self, obj: &Value, opts: ApplyOptions) -> Result<Value, ClusterError> {
+        let (info, obj) = self.prepare(obj).await?;
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let api = self.api(&info, obj["metadata"]["namespace"].as_str());
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        if opts.force {
+            params = params.force();
+        }
+        if opts.dry_run {
+            params = params.dry_run();
+        }
+        let patch = Patch::Apply(Self::to_dynamic(&obj)?);
+        let action = format!(
+            "{} {}",
+            if opts.dry_run {
+                "dry-run apply"
+            } else {
+                "apply"
+            },
+            describe(&obj)
+        );
+        let out = self
+            .retrying(&action, || api.patch(&name, &params, &patch))
+            .await?;
+        Ok(Self::to_value(out))
+    }
+
+    /// Reads one object; `None` when it does not exist.
+    pub async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
+        let info = self.resolve(api_version, kind).await?;
+        let api = self.api(&info, namespace);
+        let action = format!("get {kind} {name}");
+        Ok(self
+            .retrying(&action, || api.get_opt(name))
+            .await?
+            .map(Self::to_value))
+    }
+
+    /// Lists objects of a kind matching a label selector (`a=b,c=d`; empty
+    /// for all), in `namespace` or else the connection's namespace.
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let info = self.resolve(api_version, kind).await?;
+        let api = self.api(&info, namespace);
+        let params = ListParams::default().labels(selector);
+        let action = format!("list {kind}");
+        let list = self.retrying(&action, || api.list(&params)).await?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|mut o| {
+                o.types.get_or_insert_with(|| kube::core::TypeMeta {
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                });
+                Self::to_value(o)
+            })
+            .collect())
+    }
+
+    /// Deletes an object with foreground propagation. Returns whether it
+    /// existed; a missing object is not an error.
+    pub async fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<bool, ClusterError> {
+        let info = self.resolve(api_version, kind).await?;
+        let api = self.api(&info, namespace);
+        let action = format!("delete {kind} {name}");
+        let params = DeleteParams::foreground();
+        match self.retrying(&action, || api.delete(name, &params)).await {
+            Ok(_) => Ok(true),
+            Err(ClusterError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates an object (fails with AlreadyExists when it exists).
+    pub async fn create(&self, obj: &Value) -> Result<Value, ClusterError> {
+        let (info, obj) = self.prepare(obj).await?;
+        let api = self.api(&info, obj["metadata"]["namespace"].as_str());
+        let dynamic = Self::to_dynamic(&obj)?;
+        let params = PostParams {
+            dry_run: false,
+            field_manager: Some(FIELD_MANAGER.into()),
+        };
+        let action = format!("create {}", describe(&obj));
+        // Not retried on transport errors: a lost response could mean it was
+        // created, and a retry would then fail with AlreadyExists.
+        api.create(&params, &dynamic)
+            .await
+            .map(Self::to_value)
+            .map_err(|e| error::map(e, &action, &self.server, 1))
+    }
+
+    /// Replaces an object; `metadata.resourceVersion` must be the one read,
+    /// so a concurrent change fails with [`ClusterError::Conflict`].
+    pub async fn replace(&self, obj: &Value) -> Result<Value, ClusterError> {
+        let (info, obj) = self.prepare(obj).await?;
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let api = self.api(&info, obj["metadata"]["namespace"].as_str());
+        let dynamic = Self::to_dynamic(&obj)?;
+        let params = PostParams {
+            dry_run: false,
+            field_manager: Some(FIELD_MANAGER.into()),
+        };
+        let action = format!("update {}", describe(&obj));
+        // Safe to retry: the resourceVersion makes a repeated write a Conflict.
+        self.retrying(&action, || api.replace(&name, &params, &dynamic))
+            .await
+            .map(Self::to_value)
+    }
+
+    /// Applies objects in the order given, running objects of the same kind
+    /// in parallel (bounded), and writes only what would change: absent
+    /// objects are applied at once; present ones are first applied as a
+    /// server dry-run and skipped when the server would store them unchanged.
+    pub async fn apply_all(
+        &self,
+        objects: &[Value],
+        opts: ApplyOptions,
+    ) -> Result<ApplyReport, ClusterError> {
+        let mut prepared = Vec::with_capacity(objects.len());
+        for o in objects {
+            prepared.push(self.prepare(o).await?);
+        }
+        // One list per (type, namespace) tells which objects exist.
+        let mut live: HashMap<(String, String, String), Value> = HashMap::new();
+        let mut listed = std::collections::HashSet::new();
+        for (info, obj) in &prepared {
+            let ns = obj["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let key = (
+                info.api_resource.api_version.clone(),
+                info.api_resource.kind.clone(),
+                ns.clone(),
+            );
+            if listed.insert(key.clone()) {
+                let ns_opt = (!ns.is_empty()).then_some(ns.as_str());
+                for item in self.list(&key.0, &key.1, ns_opt, "").await? {
+                    let name = item["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    live.insert((format!("{}/{}", key.0, key.1), ns.clone(), name), item);
+                }
+            }
+        }
+        let mut report = ApplyReport::default();
+        let mut i = 0;
+        while i < prepared.len() {
+            let kind = prepared[i].1["kind"].clone();
+            let mut j = i;
+            while j < prepared.len() && prepared[j].1["kind"] == kind {
+                j += 1;
+            }
+            let group = &prepared[i..j];
+            let results: Vec<(String, &'static str)> =
+                futures::stream::iter(group.iter().map(|(info, obj)| {
+                    let ns = obj["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+                    let existing = live.get(&(
+                        format!(
+                            "{}/{}",
+                            info.api_resource.api_version, info.api_resource.kind
+                        ),
+                        ns,
+                        name,
+                    ));
+                    async move {
+                        let id = describe(obj);
+                        match existing {
+                            None => {
+                                self.apply(obj, opts).await?;
+                                Ok::<_, ClusterError>((id, "created"))
+                            }
+                            Some(current) => {
+                                let would = self
+                                    .apply(
+                                        obj,
+                                        ApplyOptions {
+                                            dry_run: true,
+                                            ..opts
+                                        },
+                                    )
+                                    .await?;
+                                if comparable(&would) == comparable(current) {
+                                    Ok((id, "unchanged"))
+                                } else {
+                                    if !opts.dry_run {
+                                        self.apply(obj, opts).await?;
+                                    }
+                                    Ok((id, "updated"))
+                                }
+                            }
+                        }
+                    }
+                }))
+                .buffer_unordered(self.concurrency)
+                .try_collect()
+                .await?;
+            let mut results = results;
+            results.sort();
+            for (id, what) in results {
+                match what {
+                    "created" => report.created.push(id),
+                    "updated" => report.updated.push(id),
+                    _ => report.unchanged.push(id),
+                }
+            }
+            i = j;
+        }
+        Ok(report)
+    }
+
+    /// Polls the objects until each is ready or `timeout` passes; then fails
+    /// with one line per object that is not ready and why.
+    pub async fn wait_ready(
+        &self,
+        objects: &[Value],
+        timeout: Duration,
+        poll: Duration,
+    ) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut not_ready = Vec::new();
+            for obj in objects {
+                let (info, obj) = self.prepare(obj).await?;
+                let ns = obj["metadata"]["namespace"].as_str();
+                let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+                let live = self
+                    .get(
+                        &info.api_resource.api_version,
+                        &info.api_resource.kind,
+                        ns,
+                        name,
+                    )
+                    .await?;
+                let state = match &live {
+                    None => ready::Readiness::NotReady("does not exist".into()),
+                    Some(l) => ready::readiness(l),
+                };
+                if let ready::Readiness::NotReady(why) = state {
+                    not_ready.push(format!("{}: {why}", describe(&obj)));
+                }
+            }
+            if not_ready.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() + poll > deadline {
+                return Err(ClusterError::Timeout {
+                    seconds: timeout.as_secs(),
+                    not_ready,
+                });
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The resource types the test API server serves, and its discovery
+//! documents (shaped like the recorded responses of a real v1.32 server).
+
+use serde_json::{json, Value};
+
+/// One resource type.
+#[derive(Debug, Clone, Copy)]
+pub struct Res {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub kind: &'static str,
+    pub namespaced: bool,
+    pub subresources: &'static [&'static str],
+}
+
+impl Res {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `statefulsets.apps`, as messages name it.
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// `StatefulSet.apps`, as validation messages name it.
+    pub fn kind_qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+
+    /// Whether objects of this type carry `metadata.generation`.
+    pub fn has_generation(&self) -> bool {
+        matches!(
+            self.group,
+            "apps" | "batch" | "policy" | "networking.k8s.io"
+        )
+    }
+}
+
+const fn r(
+    group: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    subresources: &'static [&'static str],
+) -> Res {
+    Res {
+        group,
+        version: "v1",
+        plural,
+        singular,
+        kind,
+        namespaced,
+        subresources,
+    }
+}
+
+pub const RESOURCES: &[Res] = &[
+    r(
+        "",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        &["status"],
+    ),
+    r("", "configmaps", "configmap", "ConfigMap", true, &[]),
+    r("", "secrets", "secret", "Secret", true, &[]),
+    r("", "services", "service", "Service", true, &["status"]),
+    r(
+        "",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        &[],
+    ),
+    r(
+        "",
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        false,
+        &["status"],
+    ),
+    r(
+        "",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        true,
+        &["status"],
+    ),
+    r("", "pods", "pod", "Pod", true, &["status"]),
+    r("", "events", "event", "Event", true, &[]),
+    r(
+        "apps",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        &["status", "scale"],
+    ),
+    r(
+        "apps",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        &["status", "scale"],
+    ),
+    r(
+        "apps",
+        "daemonsets",
+        "daemonset",
+        "DaemonSet",
+        true,
+        &["status"],
+    ),
+    r(
+        "policy",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        &["status"],
+    ),
+    r(
+        "networking.k8s.io",
+        "networkpolicies",
+        "networkpolicy",
+        "NetworkPolicy",
+        true,
+        &[],
+    ),
+    r(
+        "networking.k8s.io",
+        "ingresses",
+        "ingress",
+        "Ingress",
+        true,
+        &["status"],
+    ),
+    r(
+        "networking.k8s.io",
+        "ingressclasses",
+        "ingressclass",
+        "IngressClass",
+        false,
+        &[],
+    ),
+    r("batch", "jobs", "job", "Job", true, &["status"]),
+    r("batch", "cronjobs", "cronjob", "CronJob", true, &["status"]),
+    r(
+        "storage.k8s.io",
+        "storageclasses",
+        "storageclass",
+        "StorageClass",
+        false,
+        &[],
+    ),
+    r("coordination.k8s.io", "leases", "lease", "Lease", true, &[]),
+    r(
+        "rbac.authorization.k8s.io",
+        "roles",
+        "role",
+        "Role",
+        true,
+        &[],
+    ),
+    r(
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        &[],
+    ),
+    r(
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        &[],
+    ),
+    r(
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        &[],
+    ),
+];
+
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Res> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+pub fn version() -> Value {
+    json!({
+        "major": "1", "minor": "32", "gitVersion": "v1.32.13",
+        "gitCommit": "63adf010aa20e104c0b7043b47f42f50c9f72b17", "gitTreeState": "clean",
+        "buildDate": "2026-11-25T20:41:37Z", "goVersion": "go1.27.3", "compiler": "gc",
+        "platform": "linux/amd64"
+    })
+}
+
+pub fn api_versions() -> Value {
+    json!({"kind": "APIVersions", "versions": ["v1"],
+           "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]})
+}
+
+pub fn groups() -> Value {
+    let mut names: Vec<&str> = RESOURCES
+        .iter()
+        .map(|r| r.group)
+        .filter(|g| !g.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    let groups: Vec<Value> = names
+        .iter()
+        .map(|g| {
+            let gv = json!({"groupVersion": format!("{g}/v1"), "version": "v1"});
+            json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+    let mut resources = Vec::new();
+    for r in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        resources.push(json!({
+            "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        }));
+        for sub in r.subresources {
+            let kind = if *sub == "scale" { "Scale" } else { r.kind };
+            let group = if *sub == "scale" {
+                "autoscaling"
+            } else {
+                r.group
+            };
+            resources.push(json!({
+                "name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced,
+                "group": group, "version": "v1", "kind": kind, "verbs": ["get", "patch", "update"]
+            }));
+        }
+    }
+    if resources.is_empty() {
+        return None;
+    }
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
+}

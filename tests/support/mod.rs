@@ -1,0 +1,2 @@
+//! Test support shared by integration tests that need a cluster.
+pub mod apiserver;
