@@ -687,3 +687,65 @@ async fn wait_ready_reports_what_is_not_ready() {
     .await
     .unwrap();
 }
+
+async fn run_cli(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_cluster_info_reaches_the_server_or_says_why_not() {
+    let server = TestApiServer::start().await;
+    let kc = server.kubeconfig.display().to_string();
+    let out = run_cli(vec![
+        "cluster-info".into(),
+        "--kubeconfig".into(),
+        kc.clone(),
+        "-n".into(),
+        "hdfs".into(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("Kubernetes API server: {}", server.url)),
+        "{text}"
+    );
+    assert!(
+        text.contains("v1.32.13") && text.contains("Namespace:             hdfs"),
+        "{text}"
+    );
+    let out = run_cli(vec![
+        "cluster-info".into(),
+        "--kubeconfig".into(),
+        kc,
+        "--kube-context".into(),
+        "bad-token".into(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rejected the credentials (401 Unauthorized)"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let out = run_cli(vec![
+        "cluster-info".into(),
+        "--kubeconfig".into(),
+        "/nonexistent/kubeconfig".into(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kubeconfig /nonexistent/kubeconfig"));
+}

@@ -2,6 +2,7 @@
 //! subcommand; each turns flags into library calls and library errors into
 //! one readable message.
 
+mod cluster_info;
 mod completion;
 mod create;
 mod lint;
@@ -39,6 +40,8 @@ enum Command {
     Show(show::Args),
     /// Work with chart repositories.
     Repo(repo::Args),
+    /// Check the connection to the cluster: API server, version, namespace.
+    ClusterInfo(cluster_info::Args),
     /// Print windlass's version.
     Version(version::Args),
     /// Print a shell completion script.
@@ -101,6 +104,42 @@ impl ValuesArgs {
     }
 }
 
+/// Flags that choose the cluster, shared by every command that talks to one.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the
+    /// in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long = "kube-context", value_name = "CONTEXT")]
+    pub kube_context: Option<String>,
+    /// Namespace (default: the context's namespace, else "default").
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+impl ClusterArgs {
+    /// Connection options for the library.
+    pub fn options(&self) -> windlass::cluster::ConnectOptions {
+        windlass::cluster::ConnectOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.kube_context.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+}
+
+/// Runs a future on a fresh runtime: only commands that talk to a cluster
+/// need one.
+pub fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(f))
+}
+
 /// Parses the command line, runs the command, and maps errors to exit
 /// codes: 0 success, 1 error, 2 usage.
 pub fn run() -> ExitCode {
@@ -127,6 +166,7 @@ pub fn run() -> ExitCode {
         Command::Package(a) => package::run(a),
         Command::Show(a) => show::run(a),
         Command::Repo(a) => repo::run(a),
+        Command::ClusterInfo(a) => cluster_info::run(a),
         Command::Version(a) => version::run(a),
         Command::Completion(a) => completion::run(a),
     };
