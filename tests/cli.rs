@@ -562,3 +562,19 @@ fn values_render_verbatim_without_html_escaping() {
     );
     assert!(stdout(&out).contains("v: 'a<b>&c'"), "{}", stdout(&out));
 }
+
+#[test]
+fn no_cluster_configured_is_one_clear_line() {
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .arg("cluster-info")
+        .env("HOME", home.path())
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("Error: no cluster configured: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config"), "{err}");
+}

@@ -749,3 +749,82 @@ async fn cli_cluster_info_reaches_the_server_or_says_why_not() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("kubeconfig /nonexistent/kubeconfig"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_immutable_fields_and_scopes() {
+    let server = TestApiServer::start().await;
+    let c = connect(&server, None).await;
+    let pvc = |size: &str, class: &str| json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "claim"}, "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class, "resources": {"requests": {"storage": size}}}});
+    c.apply(&pvc("1Gi", "a"), ApplyOptions::default())
+        .await
+        .unwrap();
+    c.apply(&pvc("2Gi", "a"), ApplyOptions::default())
+        .await
+        .expect("storage requests may grow");
+    let e = c
+        .apply(&pvc("2Gi", "b"), ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "spec: Forbidden: spec is immutable after creation except resources.requests"
+        ),
+        "{e}"
+    );
+    let svc = |ip: &str| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"clusterIP": ip, "ports": [{"port": 80}]}});
+    c.apply(&svc("None"), ApplyOptions::default())
+        .await
+        .unwrap();
+    let e = c
+        .apply(&svc("10.96.0.50"), ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("spec.clusterIP: Invalid value: \"10.96.0.50\": field is immutable"),
+        "{e}"
+    );
+    let job = |image: &str| json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": image}]}}}});
+    c.apply(&job("busybox:1"), ApplyOptions::default())
+        .await
+        .unwrap();
+    let e = c
+        .apply(&job("busybox:2"), ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("spec.template: Invalid value"),
+        "{e}"
+    );
+    // A cluster-scoped object never carries a namespace, whatever the manifest says.
+    let pv = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv1", "namespace": "default"}, "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/x"}}});
+    let stored = c.apply(&pv, ApplyOptions::default()).await.unwrap();
+    assert!(stored["metadata"].get("namespace").is_none());
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.path == "/api/v1/persistentvolumes/pv1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_and_nth_request_faults() {
+    let server = TestApiServer::start().await;
+    let c = connect(&server, None).await;
+    c.server_version().await.unwrap();
+    let next = server.requests().len() + 2; // discovery of v1, then the apply
+    server.inject(Fault {
+        matcher: Matcher::Nth(next),
+        action: FaultAction::Status(403),
+        times: 1,
+    });
+    let e = c
+        .apply(&cm("f", json!({})), ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClusterError::Forbidden { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "apply ConfigMap default/f: forbidden: injected failure (403)"
+    );
+    assert_eq!(server.requests().len(), next, "403 is not retried");
+}

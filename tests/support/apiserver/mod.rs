@@ -252,6 +252,7 @@ async fn serve(
         Some(FaultAction::Status(code)) => {
             set_status(code);
             let reason = match code {
+                403 => "Forbidden",
                 500 => "InternalError",
                 503 => "ServiceUnavailable",
                 504 => "Timeout",
