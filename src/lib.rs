@@ -5,10 +5,12 @@
 //! errors (`thiserror`); the CLI in `src/cli/` only parses flags and formats
 //! output.
 
+pub mod action;
 pub mod chart;
 pub mod cluster;
 pub mod lint;
 pub mod package;
+pub mod release;
 pub mod render;
 pub mod values;
 pub mod yaml;

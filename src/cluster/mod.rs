@@ -127,6 +127,37 @@ fn retry_after(e: &kube::Error) -> Option<Duration> {
     }
 }
 
+/// Key of an object in live-state maps.
+fn object_key(api_version: &str, kind: &str, ns: &str, name: &str) -> String {
+    format!("{api_version}/{kind}/{ns}/{name}")
+}
+
+/// What applying an object would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The object does not exist.
+    Create,
+    /// The server would store something different.
+    Update,
+    /// The server would store the object unchanged.
+    Unchanged,
+}
+
+/// One object of a plan.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The object to apply (namespace filled in).
+    pub object: Value,
+    /// Whether its kind is namespaced.
+    pub namespaced: bool,
+    /// What applying it does.
+    pub change: Change,
+    /// The live object, if any.
+    pub before: Option<Value>,
+    /// What the server would store (its dry-run answer).
+    pub after: Value,
+}
+
 /// Drops what changes on every write without meaning anything (times).
 fn comparable(v: &Value) -> Value {
     let mut v = v.clone();
@@ -494,6 +525,142 @@ impl Cluster {
             .map(Self::to_value)
     }
 
+    /// Lists objects of a kind in every namespace.
+    pub async fn list_all(
+        &self,
+        api_version: &str,
+        kind: &str,
+        selector: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let info = self.resolve(api_version, kind).await?;
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &info.api_resource);
+        let params = ListParams::default().labels(selector);
+        let action = format!("list {kind} in all namespaces");
+        let list = self.retrying(&action, || api.list(&params)).await?;
+        Ok(list.items.into_iter().map(Self::to_value).collect())
+    }
+
+    /// Deletes the object a manifest describes (see [`Cluster::delete`]).
+    pub async fn delete_object(&self, obj: &Value) -> Result<bool, ClusterError> {
+        let (info, obj) = self.prepare(obj).await?;
+        self.delete(
+            &info.api_resource.api_version,
+            &info.api_resource.kind,
+            obj["metadata"]["namespace"].as_str(),
+            obj["metadata"]["name"].as_str().unwrap_or_default(),
+        )
+        .await
+    }
+
+    /// The live objects of every (type, namespace) the prepared objects
+    /// use: one list request each.
+    async fn live_state(
+        &self,
+        prepared: &[(ResourceInfo, Value)],
+    ) -> Result<HashMap<String, Value>, ClusterError> {
+        let mut live = HashMap::new();
+        let mut listed = std::collections::HashSet::new();
+        for (info, obj) in prepared {
+            let ns = obj["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let (av, kind) = (
+                info.api_resource.api_version.clone(),
+                info.api_resource.kind.clone(),
+            );
+            if listed.insert((av.clone(), kind.clone(), ns.clone())) {
+                let ns_opt = (!ns.is_empty()).then_some(ns.as_str());
+                for item in self.list(&av, &kind, ns_opt, "").await? {
+                    let name = item["metadata"]["name"].as_str().unwrap_or_default();
+                    live.insert(object_key(&av, &kind, &ns, name), item);
+                }
+            }
+        }
+        Ok(live)
+    }
+
+    /// Plans applying `objects`: each is sent as a server-side apply dry-run,
+    /// so the server validates it (422s, immutable fields, conflicts) before
+    /// anything is written, and the result is compared with the live object.
+    pub async fn plan(&self, objects: &[Value], force: bool) -> Result<Vec<Planned>, ClusterError> {
+        let mut prepared = Vec::with_capacity(objects.len());
+        for o in objects {
+            prepared.push(self.prepare(o).await?);
+        }
+        let live = self.live_state(&prepared).await?;
+        let dry = ApplyOptions {
+            force,
+            dry_run: true,
+        };
+        let results: Vec<Planned> =
+            futures::stream::iter(prepared.into_iter().map(|(info, obj)| {
+                let ns = obj["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let before = live
+                    .get(&object_key(
+                        &info.api_resource.api_version,
+                        &info.api_resource.kind,
+                        &ns,
+                        &name,
+                    ))
+                    .cloned();
+                async move {
+                    let after = self.apply(&obj, dry).await?;
+                    let change = match &before {
+                        None => Change::Create,
+                        Some(b) if comparable(b) == comparable(&after) => Change::Unchanged,
+                        Some(_) => Change::Update,
+                    };
+                    Ok::<_, ClusterError>(Planned {
+                        object: obj,
+                        namespaced: info.namespaced,
+                        change,
+                        before,
+                        after,
+                    })
+                }
+            }))
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        Ok(results)
+    }
+
+    /// Applies the created and updated objects of a plan, in order, objects
+    /// of the same kind in parallel (bounded). Returns how many were written.
+    pub async fn execute(&self, plan: &[Planned], force: bool) -> Result<usize, ClusterError> {
+        let opts = ApplyOptions {
+            force,
+            dry_run: false,
+        };
+        let todo: Vec<&Planned> = plan
+            .iter()
+            .filter(|p| p.change != Change::Unchanged)
+            .collect();
+        let mut i = 0;
+        while i < todo.len() {
+            let kind = &todo[i].object["kind"];
+            let mut j = i;
+            while j < todo.len() && &todo[j].object["kind"] == kind {
+                j += 1;
+            }
+            // Owned objects: borrowing them into the futures trips the
+            // compiler's higher-ranked lifetime checks when callers spawn.
+            let batch: Vec<Value> = todo[i..j].iter().map(|p| p.object.clone()).collect();
+            futures::stream::iter(batch)
+                .map(|o| async move { self.apply(&o, opts).await })
+                .buffer_unordered(self.concurrency)
+                .try_collect::<Vec<_>>()
+                .await?;
+            i = j;
+        }
+        Ok(todo.len())
+    }
+
     /// Applies objects in the order given, running objects of the same kind
     /// in parallel (bounded), and writes only what would change: absent
     /// objects are applied at once; present ones are first applied as a
@@ -507,30 +674,7 @@ impl Cluster {
         for o in objects {
             prepared.push(self.prepare(o).await?);
         }
-        // One list per (type, namespace) tells which objects exist.
-        let mut live: HashMap<(String, String, String), Value> = HashMap::new();
-        let mut listed = std::collections::HashSet::new();
-        for (info, obj) in &prepared {
-            let ns = obj["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            let key = (
-                info.api_resource.api_version.clone(),
-                info.api_resource.kind.clone(),
-                ns.clone(),
-            );
-            if listed.insert(key.clone()) {
-                let ns_opt = (!ns.is_empty()).then_some(ns.as_str());
-                for item in self.list(&key.0, &key.1, ns_opt, "").await? {
-                    let name = item["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string();
-                    live.insert((format!("{}/{}", key.0, key.1), ns.clone(), name), item);
-                }
-            }
-        }
+        let live = self.live_state(&prepared).await?;
         let mut report = ApplyReport::default();
         let mut i = 0;
         while i < prepared.len() {
@@ -547,13 +691,11 @@ impl Cluster {
                         .unwrap_or("")
                         .to_string();
                     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-                    let existing = live.get(&(
-                        format!(
-                            "{}/{}",
-                            info.api_resource.api_version, info.api_resource.kind
-                        ),
-                        ns,
-                        name,
+                    let existing = live.get(&object_key(
+                        &info.api_resource.api_version,
+                        &info.api_resource.kind,
+                        &ns,
+                        &name,
                     ));
                     async move {
                         let id = describe(obj);
@@ -609,6 +751,18 @@ impl Cluster {
         timeout: Duration,
         poll: Duration,
     ) -> Result<(), ClusterError> {
+        self.wait_ready_with(objects, timeout, poll, &|_| {}).await
+    }
+
+    /// Like [`Cluster::wait_ready`], calling `progress` after each poll with
+    /// the objects not ready yet and why.
+    pub async fn wait_ready_with(
+        &self,
+        objects: &[Value],
+        timeout: Duration,
+        poll: Duration,
+        progress: &(dyn Fn(&[String]) + Sync),
+    ) -> Result<(), ClusterError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let mut not_ready = Vec::new();
@@ -632,6 +786,7 @@ impl Cluster {
                     not_ready.push(format!("{}: {why}", describe(&obj)));
                 }
             }
+            progress(&not_ready);
             if not_ready.is_empty() {
                 return Ok(());
             }

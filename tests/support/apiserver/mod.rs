@@ -51,6 +51,11 @@ pub enum Matcher {
         method: Option<String>,
         path_contains: String,
     },
+    /// Like `Request`, but only requests that are not dry runs.
+    Write {
+        method: Option<String>,
+        path_contains: String,
+    },
 }
 
 /// An injected fault, hitting up to `times` matching requests.
@@ -234,6 +239,14 @@ async fn serve(
                         path_contains,
                     } => {
                         m.as_ref().is_none_or(|m| *m == method)
+                            && target.contains(path_contains.as_str())
+                    }
+                    Matcher::Write {
+                        method: m,
+                        path_contains,
+                    } => {
+                        !dry_run
+                            && m.as_ref().is_none_or(|m| *m == method)
                             && target.contains(path_contains.as_str())
                     }
                 }

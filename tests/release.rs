@@ -1,0 +1,727 @@
+//! Releases end to end through the real kube-rs client against the test API
+//! server: lifecycle, pruning, no-op upgrades, adoption, chunked records,
+//! locking, waiting, and failure at every request of an upgrade.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::apiserver::{Fault, FaultAction, Matcher, TestApiServer};
+use windlass::action::{self, ActionError, Context, DeployOptions, ValuesMode};
+use windlass::cluster::{Cluster, ConnectOptions, RetryPolicy};
+use windlass::release::Status;
+use windlass::values::{SetFlag, SetKind, UserValues, ValueSources};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn ctx(server: &TestApiServer, ns: &str, retries: usize) -> Context {
+    let cluster = Cluster::connect(&ConnectOptions {
+        kubeconfig: Some(server.kubeconfig.clone()),
+        context: None,
+        namespace: Some(ns.into()),
+    })
+    .await
+    .unwrap()
+    .with_retry(RetryPolicy {
+        max_retries: retries,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        max_total: Duration::from_secs(2),
+    });
+    let mut c = Context::new(Arc::new(cluster));
+    c.poll = Duration::from_millis(50);
+    c
+}
+
+fn values(files: &[&str], sets: &[&str]) -> UserValues {
+    UserValues::load(&ValueSources {
+        files: files.iter().map(|f| root().join(f)).collect(),
+        sets: sets
+            .iter()
+            .map(|s| SetFlag {
+                kind: SetKind::Typed,
+                expression: s.to_string(),
+            })
+            .collect(),
+    })
+    .unwrap()
+}
+
+fn hdfs() -> windlass::chart::Chart {
+    windlass::chart::load(&root().join("charts/hdfs")).unwrap()
+}
+
+fn opts(release: &str) -> DeployOptions {
+    DeployOptions {
+        release: release.into(),
+        create_namespace: true,
+        ..Default::default()
+    }
+}
+
+const POC: &str = "charts/hdfs/examples/poc-single-node.yaml";
+
+/// Objects the test server holds, other than release bookkeeping.
+fn workload_keys(server: &TestApiServer) -> Vec<String> {
+    let mut v: Vec<String> = server
+        .keys()
+        .into_iter()
+        .filter(|(gp, _, name)| {
+            !(gp == "/secrets" && name.starts_with("windlass.release"))
+                && gp != "/namespaces"
+                && gp != "coordination.k8s.io/leases"
+        })
+        .map(|(gp, ns, name)| format!("{gp} {ns}/{name}"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn config_map(server: &TestApiServer, ns: &str, name: &str) -> Value {
+    server
+        .object("", "configmaps", ns, name)
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_upgrade_rollback_history_uninstall() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "hdfs", 2).await;
+    let chart = hdfs();
+
+    let out = action::install(&c, &chart, &values(&[POC], &[]), &opts("hdfs"))
+        .await
+        .unwrap();
+    assert_eq!(out.release.revision, 1);
+    assert_eq!(out.release.status, Status::Deployed);
+    let installed = workload_keys(&server);
+    assert_eq!(installed.len(), out.lines.len(), "{installed:?}");
+    assert!(
+        installed.contains(&"/persistentvolumes /hdfs-hdfs-data1-2".to_string()),
+        "{installed:?}"
+    );
+    let sts = server
+        .object("apps", "statefulsets", "hdfs", "hdfs-datanode")
+        .unwrap();
+    assert_eq!(
+        sts["metadata"]["annotations"]["windlass.io/release-name"],
+        "hdfs"
+    );
+    assert_eq!(
+        sts["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "windlass"
+    );
+
+    let e = action::install(&c, &chart, &values(&[POC], &[]), &opts("hdfs"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("release hdfs already exists in namespace hdfs (revision 1 is deployed); use `windlass upgrade`"), "{e}");
+
+    let up = action::upgrade(
+        &c,
+        &chart,
+        &values(&[POC], &["datanode.replicas=4"]),
+        &opts("hdfs"),
+        ValuesMode::Reset,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(up.release.revision, 2);
+    assert_eq!(
+        server
+            .object("apps", "statefulsets", "hdfs", "hdfs-datanode")
+            .unwrap()["spec"]["replicas"],
+        4
+    );
+    assert!(server
+        .object("", "persistentvolumes", "", "hdfs-hdfs-data0-3")
+        .is_some());
+
+    let back = action::rollback(&c, "hdfs", None, &opts("hdfs"))
+        .await
+        .unwrap();
+    assert_eq!(back.release.revision, 3);
+    assert_eq!(back.release.description, "Rollback to 1");
+    assert_eq!(
+        server
+            .object("apps", "statefulsets", "hdfs", "hdfs-datanode")
+            .unwrap()["spec"]["replicas"],
+        3
+    );
+    // The fourth datanode's volumes are not in revision 1, but volumes are never deleted.
+    let kept: Vec<_> = back
+        .lines
+        .iter()
+        .filter(|l| l.action == "keep")
+        .map(|l| l.object.clone())
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "PersistentVolume hdfs-hdfs-data1-3",
+            "PersistentVolume hdfs-hdfs-data0-3"
+        ]
+    );
+    let mut expected = installed.clone();
+    expected.extend([
+        "/persistentvolumes /hdfs-hdfs-data0-3".to_string(),
+        "/persistentvolumes /hdfs-hdfs-data1-3".to_string(),
+    ]);
+    expected.sort();
+    assert_eq!(workload_keys(&server), expected);
+
+    let h = action::history(&c, "hdfs").await.unwrap();
+    let summary: Vec<_> = h
+        .iter()
+        .map(|r| (r.revision, r.status, r.description.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, Status::Superseded, "Install complete".to_string()),
+            (2, Status::Superseded, "Upgrade complete".to_string()),
+            (3, Status::Deployed, "Rollback to 1".to_string())
+        ]
+    );
+    assert_eq!(h[2].config, h[0].config);
+
+    // A claim a StatefulSet made holds data: uninstall leaves it and says so.
+    let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data0-hdfs-datanode-0", "namespace": "hdfs"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}});
+    c.cluster.apply(&pvc, Default::default()).await.unwrap();
+    let gone = action::uninstall(&c, "hdfs", false, true, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(gone.claims, ["data0-hdfs-datanode-0"]);
+    assert!(
+        gone.kept.iter().all(|k| k.starts_with("PersistentVolume ")),
+        "{:?}",
+        gone.kept
+    );
+    let left = workload_keys(&server);
+    assert!(
+        left.iter()
+            .all(|k| k.starts_with("/persistentvolumes ")
+                || k.starts_with("/persistentvolumeclaims ")),
+        "{left:?}"
+    );
+    assert_eq!(
+        left.len(),
+        7 + 2 + 1,
+        "the chart's 7 PVs, 2 from revision 2 and the claim: {left:?}"
+    );
+    assert!(
+        action::history(&c, "hdfs").await.is_err(),
+        "history deleted without --keep-history"
+    );
+    assert!(
+        c.cluster
+            .get(
+                "coordination.k8s.io/v1",
+                "Lease",
+                None,
+                "windlass-lock-hdfs"
+            )
+            .await
+            .unwrap()
+            .is_none(),
+        "lock released"
+    );
+}
+
+/// A small chart: a ConfigMap from values, an optional second one, and a
+/// keep-annotated one that can be switched off.
+fn small_chart(dir: &Path) -> windlass::chart::Chart {
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        "apiVersion: v2\nname: small\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("values.yaml"),
+        "data: one\nextra: true\nkept: true\nbig: 0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{Release.Name}}-main\ndata:\n  value: {{quote Values.data}}\n\
+{{#if Values.extra}}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{Release.Name}}-extra\ndata:\n  a: b\n{{/if}}\
+{{#if Values.kept}}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{Release.Name}}-kept\n  annotations:\n    helm.sh/resource-policy: keep\ndata:\n  a: b\n{{/if}}\
+{{#each (range Values.big) as |i|}}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big-{{i}}\ndata:\n  blob: {{sha256sum (printf \"%d-a\" i)}}{{sha256sum (printf \"%d-b\" i)}}{{sha256sum (printf \"%d-c\" i)}}{{sha256sum (printf \"%d-d\" i)}}\n{{/each}}",
+    )
+    .unwrap();
+    windlass::chart::load(dir).unwrap()
+}
+
+fn object_writes(server: &TestApiServer, from: usize) -> usize {
+    server
+        .requests_since(from)
+        .iter()
+        .filter(|r| {
+            r.is_write()
+                && !r.path.contains("/secrets/windlass.release")
+                && !r.path.contains("/leases")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_prune_keep_and_skip_unchanged_objects() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "apps", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let chart = small_chart(dir.path());
+    action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap();
+    assert!(config_map(&server, "apps", "r-extra").is_object());
+
+    let from = server.requests().len();
+    let same = action::upgrade(
+        &c,
+        &chart,
+        &values(&[], &[]),
+        &opts("r"),
+        ValuesMode::Reset,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        object_writes(&server, from),
+        0,
+        "an unchanged upgrade writes no object"
+    );
+    assert!(
+        same.lines.iter().all(|l| l.action == "unchanged"),
+        "{:?}",
+        same.lines
+    );
+
+    let out = action::upgrade(
+        &c,
+        &chart,
+        &values(&[], &["extra=false,kept=false,data=two"]),
+        &opts("r"),
+        ValuesMode::Reset,
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(
+        config_map(&server, "apps", "r-extra").is_null(),
+        "dropped object pruned"
+    );
+    assert!(
+        config_map(&server, "apps", "r-kept").is_object(),
+        "keep-annotated object survives"
+    );
+    assert_eq!(
+        config_map(&server, "apps", "r-main")["data"]["value"],
+        "two"
+    );
+    let actions: Vec<_> = out
+        .lines
+        .iter()
+        .map(|l| (l.object.as_str(), l.action))
+        .collect();
+    assert!(
+        actions.contains(&("ConfigMap apps/r-extra", "delete")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("ConfigMap apps/r-kept", "keep")),
+        "{actions:?}"
+    );
+
+    // --reuse-values keeps data=two while changing another value.
+    action::upgrade(
+        &c,
+        &chart,
+        &values(&[], &["extra=true"]),
+        &opts("r"),
+        ValuesMode::Reuse,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        config_map(&server, "apps", "r-main")["data"]["value"],
+        "two"
+    );
+    assert!(config_map(&server, "apps", "r-extra").is_object());
+
+    // --history-max prunes the oldest records, never the deployed one.
+    let mut o = opts("r");
+    o.history_max = 2;
+    action::upgrade(
+        &c,
+        &chart,
+        &values(&[], &["data=three"]),
+        &o,
+        ValuesMode::Reset,
+        false,
+    )
+    .await
+    .unwrap();
+    let h = action::history(&c, "r").await.unwrap();
+    assert_eq!(h.iter().map(|r| r.revision).collect::<Vec<_>>(), [4, 5]);
+    assert_eq!(h[1].status, Status::Deployed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_objects_are_not_silently_adopted() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "apps", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let chart = small_chart(dir.path());
+    c.cluster
+        .apply(
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}}),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    c.cluster.apply(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "r-main", "namespace": "apps"}, "data": {"value": "mine"}}), Default::default()).await.unwrap();
+    let e = action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ActionError::NotOwned { .. }), "{e}");
+    assert_eq!(e.to_string(), "ConfigMap apps/r-main already exists and is not owned by release r (created outside windlass); pass --take-ownership to adopt it");
+    assert!(
+        config_map(&server, "apps", "r-extra").is_null(),
+        "nothing was written"
+    );
+    assert!(
+        action::history(&c, "r").await.is_err(),
+        "no revision recorded"
+    );
+    let mut o = opts("r");
+    o.take_ownership = true;
+    action::install(&c, &chart, &values(&[], &[]), &o)
+        .await
+        .unwrap();
+    let cm = config_map(&server, "apps", "r-main");
+    assert_eq!(cm["data"]["value"], "one");
+    assert_eq!(
+        cm["metadata"]["annotations"]["windlass.io/release-name"],
+        "r"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_records_are_chunked_and_read_back() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "apps", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let chart = small_chart(dir.path());
+    // 12,000 ConfigMaps of 256 random hex characters: several MiB rendered.
+    let out = action::install(&c, &chart, &values(&[], &["big=12000"]), &opts("big"))
+        .await
+        .unwrap();
+    assert!(
+        out.manifest.len() > 4 * 1024 * 1024,
+        "{} bytes",
+        out.manifest.len()
+    );
+    let chunks: Vec<_> = server
+        .keys()
+        .into_iter()
+        .filter(|(gp, _, n)| gp == "/secrets" && n.starts_with("windlass.release.v1.big.v1"))
+        .collect();
+    assert!(chunks.len() >= 2, "{chunks:?}");
+    let back = action::get(&c, "big", None).await.unwrap();
+    assert_eq!(back.manifest, out.manifest);
+    assert_eq!(back.status, Status::Deployed);
+    action::uninstall(&c, "big", false, false, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        server
+            .keys()
+            .iter()
+            .all(|(gp, _, n)| !(gp == "/secrets" && n.starts_with("windlass.release"))),
+        "chunks deleted too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_operations_exclude_each_other() {
+    let server = TestApiServer::start().await;
+    let c = Arc::new(ctx(&server, "apps", 2).await);
+    let dir = tempfile::tempdir().unwrap();
+    let chart = Arc::new(small_chart(dir.path()));
+    action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap();
+    // Slow the first upgrade down while it holds the lock.
+    server.inject(Fault {
+        matcher: Matcher::Request {
+            method: Some("PATCH".into()),
+            path_contains: "configmaps/r-main?".into(),
+        },
+        action: FaultAction::Delay(Duration::from_millis(800)),
+        times: 1,
+    });
+    let (c1, ch1) = (c.clone(), chart.clone());
+    let first = tokio::spawn(async move {
+        action::upgrade(
+            &c1,
+            &ch1,
+            &values(&[], &["data=a"]),
+            &opts("r"),
+            ValuesMode::Reset,
+            false,
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = action::upgrade(
+        &c,
+        &chart,
+        &values(&[], &["data=b"]),
+        &opts("r"),
+        ValuesMode::Reset,
+        false,
+    )
+    .await;
+    let first = first.await.unwrap();
+    assert!(first.is_ok(), "{:?}", first.err());
+    let e = second.unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("another operation on r is in progress (held by windlass/"),
+        "{e}"
+    );
+    assert_eq!(config_map(&server, "apps", "r-main")["data"]["value"], "a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_holder_leaves_a_lease_that_expires_and_is_taken_over() {
+    let server = TestApiServer::start().await;
+    let mut c = ctx(&server, "apps", 2).await;
+    c.lock_duration = Duration::from_secs(1);
+    let dir = tempfile::tempdir().unwrap();
+    let chart = small_chart(dir.path());
+    action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap();
+    // An upgrade that dies after recording its pending revision: the client
+    // is dropped while the (delayed) apply is in flight.
+    server.inject(Fault {
+        matcher: Matcher::Write {
+            method: Some("PATCH".into()),
+            path_contains: "configmaps/r-main?".into(),
+        },
+        action: FaultAction::Delay(Duration::from_secs(3)),
+        times: 1,
+    });
+    let dying = {
+        let c2 = ctx(&server, "apps", 2).await;
+        let chart = chart.clone();
+        tokio::spawn(async move {
+            let mut c2 = c2;
+            c2.lock_duration = Duration::from_secs(1);
+            action::upgrade(
+                &c2,
+                &chart,
+                &values(&[], &["data=lost"]),
+                &opts("r"),
+                ValuesMode::Reset,
+                false,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    dying.abort();
+    let h = action::history(&c, "r").await.unwrap();
+    assert_eq!(h.last().unwrap().status, Status::PendingUpgrade);
+    // Right away the lock is still live.
+    let e = action::upgrade(
+        &c,
+        &chart,
+        &values(&[], &["data=next"]),
+        &opts("r"),
+        ValuesMode::Reset,
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("is in progress"), "{e}");
+    // Once it expires, the next operation takes over and recovers.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let out = action::upgrade(
+        &c,
+        &chart,
+        &values(&[], &["data=next"]),
+        &opts("r"),
+        ValuesMode::Reset,
+        false,
+    )
+    .await
+    .unwrap();
+    let h = action::history(&c, "r").await.unwrap();
+    assert_eq!(h[1].status, Status::Failed);
+    assert!(
+        h[1].description
+            .contains("interrupted: its operation (held by windlass/"),
+        "{}",
+        h[1].description
+    );
+    assert_eq!(out.release.status, Status::Deployed);
+    assert_eq!(
+        config_map(&server, "apps", "r-main")["data"]["value"],
+        "next"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_succeeds_when_ready_and_reports_why_on_timeout() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "hdfs", 2).await;
+    server.auto_ready(Some(Duration::from_millis(100)));
+    let mut o = opts("hdfs");
+    o.wait = true;
+    o.timeout = Duration::from_secs(10);
+    action::install(&c, &hdfs(), &values(&[POC], &[]), &o)
+        .await
+        .unwrap();
+    server.auto_ready(None);
+    o.timeout = Duration::from_millis(300);
+    let e = action::upgrade(
+        &c,
+        &hdfs(),
+        &values(&[POC], &["datanode.replicas=2"]),
+        &o,
+        ValuesMode::Reset,
+        false,
+    )
+    .await
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(text.starts_with("upgrade failed: timed out after 0s waiting for: StatefulSet hdfs/hdfs-datanode: the controller has not seen the latest change yet"), "{text}");
+    let h = action::history(&c, "hdfs").await.unwrap();
+    // The upgrade changed the cluster before it failed: no record claims
+    // to be deployed, the failed one says what happened.
+    assert_eq!(
+        (h[0].status, h[1].status),
+        (Status::Superseded, Status::Failed)
+    );
+    assert!(
+        h[1].description.contains("1/3 replicas ready")
+            || h[1].description.contains("observed generation"),
+        "{}",
+        h[1].description
+    );
+}
+
+/// Fails request k of an upgrade, for every k, and checks that the release
+/// is never recorded deployed with content the cluster does not have, that
+/// re-running succeeds, and that --atomic returns to the previous revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_any_request_of_an_upgrade_never_records_a_wrong_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = small_chart(dir.path());
+    // How many requests an upgrade makes.
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "apps", 0).await;
+    action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap();
+    let from = server.requests().len();
+    action::upgrade(
+        &c,
+        &chart,
+        &values(&[], &["data=two,extra=false"]),
+        &opts("r"),
+        ValuesMode::Reset,
+        false,
+    )
+    .await
+    .unwrap();
+    let n = server.requests().len() - from;
+    assert!(n > 10, "an upgrade makes {n} requests");
+    for atomic in [false, true] {
+        for k in 1..=n {
+            let server = TestApiServer::start().await;
+            let mut c = ctx(&server, "apps", 0).await;
+            c.lock_duration = Duration::from_secs(1);
+            action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+                .await
+                .unwrap();
+            let start = server.requests().len();
+            server.inject(Fault {
+                matcher: Matcher::Nth(start + k),
+                action: FaultAction::Status(500),
+                times: 1,
+            });
+            let mut o = opts("r");
+            o.atomic = atomic;
+            let result = action::upgrade(
+                &c,
+                &chart,
+                &values(&[], &["data=two,extra=false"]),
+                &o,
+                ValuesMode::Reset,
+                false,
+            )
+            .await;
+            let h = action::store_history(&c, "r").await;
+            let deployed: Vec<_> = h.iter().filter(|r| r.status == Status::Deployed).collect();
+            let live = config_map(&server, "apps", "r-main")["data"]["value"].clone();
+            if let Some(d) = deployed.iter().max_by_key(|r| r.revision) {
+                let recorded = if d.manifest.contains("value: \"two\"") {
+                    "two"
+                } else {
+                    "one"
+                };
+                if result.is_ok() || !atomic {
+                    // Whatever the newest deployed record says is what runs,
+                    // unless the failure came after the cluster moved on and
+                    // the record says failed for that revision.
+                    if d.revision == h.last().unwrap().revision {
+                        assert_eq!(
+                            live, recorded,
+                            "k={k} atomic={atomic}: deployed record matches the cluster"
+                        );
+                    }
+                }
+            }
+            if atomic && result.is_err() && !server.requests_since(start).is_empty() {
+                // Rolled back (or never changed): the previous content runs.
+                assert_eq!(
+                    live, "one",
+                    "k={k}: --atomic leaves the previous revision running"
+                );
+            }
+            let two = values(&[], &["data=two,extra=false"]);
+            let plain = opts("r");
+            let rerun = || action::upgrade(&c, &chart, &two, &plain, ValuesMode::Reset, false);
+            let mut again = rerun().await;
+            if matches!(again, Err(ActionError::Lock(_))) {
+                // The failed request was the lock's release: the Lease
+                // expires on its own (1 s here), then the upgrade goes on.
+                tokio::time::sleep(Duration::from_millis(1100)).await;
+                again = rerun().await;
+            }
+            assert!(
+                again.is_ok(),
+                "k={k} atomic={atomic}: re-running succeeds: {:?}",
+                again.err()
+            );
+            assert_eq!(
+                config_map(&server, "apps", "r-main")["data"]["value"],
+                "two",
+                "k={k}"
+            );
+            assert!(config_map(&server, "apps", "r-extra").is_null(), "k={k}");
+        }
+    }
+}
