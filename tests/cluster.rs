@@ -828,3 +828,159 @@ async fn forbidden_and_nth_request_faults() {
     );
     assert_eq!(server.requests().len(), next, "403 is not retried");
 }
+
+fn cli_args(kc: &str, args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    v.extend(["--kubeconfig".to_string(), kc.to_string()]);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_release_lifecycle() {
+    let server = TestApiServer::start().await;
+    let kc = server.kubeconfig.display().to_string();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let chart = format!("{root}/charts/hdfs");
+    let poc = format!("{root}/charts/hdfs/examples/poc-single-node.yaml");
+    let run = |args: &[&str]| run_cli(cli_args(&kc, args));
+    let text = |o: &std::process::Output| {
+        (
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+
+    let out = run(&[
+        "install",
+        "hdfs",
+        &chart,
+        "-f",
+        &poc,
+        "-n",
+        "hdfs",
+        "--dry-run=server",
+        "--create-namespace",
+    ])
+    .await;
+    let (o, e) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "server dry run needs the namespace: {o}{e}"
+    );
+    assert!(
+        e.contains("namespaces \"hdfs\" not found") || e.contains("namespace hdfs"),
+        "{e}"
+    );
+
+    let out = run(&[
+        "install",
+        "hdfs",
+        &chart,
+        "-f",
+        &poc,
+        "-n",
+        "hdfs",
+        "--create-namespace",
+    ])
+    .await;
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(
+        o.contains("STATUS: deployed") && o.contains("REVISION: 1") && o.contains("NOTES:"),
+        "{o}"
+    );
+    assert!(
+        o.contains("CHANGES: 16 created, 0 updated, 0 unchanged, 0 deleted, 0 kept"),
+        "{o}"
+    );
+
+    let out = run(&[
+        "upgrade",
+        "hdfs",
+        &chart,
+        "-f",
+        &poc,
+        "-n",
+        "hdfs",
+        "--set",
+        "hdfs.webhdfs=true",
+        "--dry-run=server",
+    ])
+    .await;
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(
+        o.contains("PLAN (server dry run):") && o.contains("update    ConfigMap hdfs/hdfs-config"),
+        "{o}"
+    );
+    assert!(o.contains("DRY RUN: nothing was changed"));
+
+    let out = run(&[
+        "upgrade",
+        "hdfs",
+        &chart,
+        "-f",
+        &poc,
+        "-n",
+        "hdfs",
+        "--set",
+        "hdfs.webhdfs=true",
+    ])
+    .await;
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(o.contains("REVISION: 2") && o.contains("3 updated"), "{o}");
+
+    let out = run(&["rollback", "hdfs", "-n", "hdfs"]).await;
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("REVISION: 3"));
+
+    let out = run(&["history", "hdfs", "-n", "hdfs", "-o", "json"]).await;
+    let h: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<_> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["superseded", "superseded", "deployed"]);
+    assert_eq!(h[2]["description"], "Rollback to 1");
+    let out = run(&["history", "hdfs", "-n", "hdfs"]).await;
+    assert!(
+        text(&out).0.starts_with("REVISION  UPDATED"),
+        "{}",
+        text(&out).0
+    );
+
+    let out = run(&["list", "-A"]).await;
+    let (o, _) = text(&out);
+    assert!(
+        o.contains("hdfs  hdfs       3") || (o.contains("hdfs") && o.contains("deployed")),
+        "{o}"
+    );
+    let out = run(&["status", "hdfs", "-n", "hdfs", "-o", "yaml"]).await;
+    assert!(text(&out).0.contains("status: deployed"));
+    let out = run(&["get", "values", "hdfs", "-n", "hdfs", "--revision", "2"]).await;
+    assert!(text(&out).0.contains("webhdfs: true"), "{}", text(&out).0);
+    let out = run(&["get", "manifest", "hdfs", "-n", "hdfs"]).await;
+    assert!(text(&out)
+        .0
+        .contains("# Source: hdfs/templates/namenode-statefulset.yaml"));
+
+    let out = run(&["install", "hdfs", &chart, "-n", "hdfs"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out).1.trim_end(), "Error: release hdfs already exists in namespace hdfs (revision 3 is deployed); use `windlass upgrade`");
+
+    let out = run(&["uninstall", "hdfs", "-n", "hdfs", "--keep-history"]).await;
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(
+        o.contains("release \"hdfs\" uninstalled")
+            && o.contains("PersistentVolume hdfs-hdfs-name-0"),
+        "{o}"
+    );
+    let out = run(&["list", "-n", "hdfs", "--all", "-o", "json"]).await;
+    let l: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(l[0]["status"], "uninstalled");
+}

@@ -263,6 +263,7 @@ struct Deploy {
     manifest: String,
     notes: String,
     config: Value,
+    computed: Value,
     chart: ChartRef,
     first_deployed: String,
     description: String,
@@ -368,7 +369,7 @@ pub async fn render_for(
     name: &str,
     revision: u64,
     is_install: bool,
-) -> Result<render::Rendered, ActionError> {
+) -> Result<(render::Rendered, Value), ActionError> {
     let resolved = values::resolve(chart, user)?;
     let mut opts = RenderOptions::offline(name, &ctx.namespace);
     opts.revision = revision;
@@ -376,7 +377,8 @@ pub async fn render_for(
     if let Ok(v) = ctx.cluster.server_version().await {
         opts.kube_version = v;
     }
-    Ok(render::render(chart, &resolved, &opts)?)
+    let rendered = render::render(chart, &resolved, &opts)?;
+    Ok((rendered, resolved.values))
 }
 
 /// Releases the lock. Failing to is not the operation's failure: the
@@ -398,13 +400,13 @@ pub async fn install(
 ) -> Result<Outcome, ActionError> {
     release::validate_name(&opts.release)?;
     if opts.dry_run != DryRun::None {
-        let rendered = render_for(ctx, chart, user, &opts.release, 1, true).await?;
+        let (rendered, computed) = render_for(ctx, chart, user, &opts.release, 1, true).await?;
         return dry(
             ctx,
             &opts.release,
             chart,
             user,
-            rendered,
+            (rendered, computed),
             opts,
             Status::PendingInstall,
             None,
@@ -428,13 +430,14 @@ pub async fn install(
             )));
         }
         let revision = history.last().map(|r| r.revision + 1).unwrap_or(1);
-        let rendered = render_for(ctx, chart, user, &opts.release, revision, true).await?;
+        let (rendered, computed) = render_for(ctx, chart, user, &opts.release, revision, true).await?;
         let d = Deploy {
             kind: Status::PendingInstall,
             revision,
             manifest: rendered.to_stream(),
             notes: rendered.notes.unwrap_or_default(),
             config: user.values.clone(),
+            computed,
             chart: chart_ref(chart),
             first_deployed: release::now(),
             description: opts.description.clone().unwrap_or_else(|| "Install complete".into()),
@@ -497,7 +500,8 @@ pub async fn upgrade(
     if opts.dry_run != DryRun::None {
         let u = merged_user(&history);
         let revision = history.last().map(|r| r.revision + 1).unwrap_or(1);
-        let rendered = render_for(ctx, chart, &u, &opts.release, revision, false).await?;
+        let (rendered, computed) =
+            render_for(ctx, chart, &u, &opts.release, revision, false).await?;
         let prev = history
             .iter()
             .rev()
@@ -508,7 +512,7 @@ pub async fn upgrade(
             &opts.release,
             chart,
             &u,
-            rendered,
+            (rendered, computed),
             opts,
             Status::PendingUpgrade,
             prev,
@@ -526,7 +530,8 @@ pub async fn upgrade(
         let history = recover(ctx, &opts.release, &lock).await?;
         let u = merged_user(&history);
         let revision = history.last().map(|r| r.revision + 1).unwrap_or(1);
-        let rendered = render_for(ctx, chart, &u, &opts.release, revision, false).await?;
+        let (rendered, computed) =
+            render_for(ctx, chart, &u, &opts.release, revision, false).await?;
         let last_deployed = history
             .iter()
             .rev()
@@ -538,6 +543,7 @@ pub async fn upgrade(
             manifest: rendered.to_stream(),
             notes: rendered.notes.unwrap_or_default(),
             config: u.values.clone(),
+            computed,
             chart: chart_ref(chart),
             first_deployed: history
                 .first()
@@ -617,6 +623,7 @@ pub async fn rollback(
             manifest: target.manifest.clone(),
             notes: target.notes.clone(),
             config: target.config.clone(),
+            computed: target.computed.clone(),
             chart: target.chart.clone(),
             first_deployed: history
                 .first()
@@ -647,7 +654,7 @@ async fn dry(
     name: &str,
     chart: &Chart,
     user: &UserValues,
-    rendered: render::Rendered,
+    (rendered, computed): (render::Rendered, Value),
     opts: &DeployOptions,
     kind: Status,
     prev: Option<Release>,
@@ -658,6 +665,7 @@ async fn dry(
         manifest: rendered.to_stream(),
         notes: rendered.notes.unwrap_or_default(),
         config: user.values.clone(),
+        computed,
         chart: chart_ref(chart),
         first_deployed: release::now(),
         description: "Dry run".into(),
@@ -678,6 +686,7 @@ fn record(name: &str, ns: &str, d: &Deploy, status: Status, description: String)
         last_deployed: release::now(),
         chart: d.chart.clone(),
         config: d.config.clone(),
+        computed: d.computed.clone(),
         manifest: d.manifest.clone(),
         notes: d.notes.clone(),
     }
@@ -935,6 +944,7 @@ async fn atomic_undo(
                 manifest: prev.manifest.clone(),
                 notes: prev.notes.clone(),
                 config: prev.config.clone(),
+                computed: prev.computed.clone(),
                 chart: prev.chart.clone(),
                 first_deployed: d.first_deployed.clone(),
                 description: format!(
@@ -1187,6 +1197,7 @@ fn unreachable_release(name: &str) -> Release {
             digest: String::new(),
         },
         config: Value::Null,
+        computed: Value::Null,
         manifest: String::new(),
         notes: String::new(),
     }

@@ -5,11 +5,20 @@
 mod cluster_info;
 mod completion;
 mod create;
+mod get;
+mod history;
+mod install;
 mod lint;
+mod list;
+mod output;
 mod package;
 mod repo;
+mod rollback;
 mod show;
+mod status;
 mod template;
+mod uninstall;
+mod upgrade;
 mod version;
 
 use std::path::PathBuf;
@@ -42,6 +51,22 @@ enum Command {
     Repo(repo::Args),
     /// Check the connection to the cluster: API server, version, namespace.
     ClusterInfo(cluster_info::Args),
+    /// Install a chart as a new release in the cluster.
+    Install(install::Args),
+    /// Upgrade a release to a chart and values.
+    Upgrade(upgrade::Args),
+    /// Roll a release back to an earlier revision.
+    Rollback(rollback::Args),
+    /// Uninstall a release (volumes and their claims are kept).
+    Uninstall(uninstall::Args),
+    /// Show a release's revisions.
+    History(history::Args),
+    /// Show a release's status.
+    Status(status::Args),
+    /// List releases.
+    List(list::Args),
+    /// Show a revision's values, manifest or notes.
+    Get(get::Args),
     /// Print windlass's version.
     Version(version::Args),
     /// Print a shell completion script.
@@ -167,6 +192,14 @@ pub fn run() -> ExitCode {
         Command::Show(a) => show::run(a),
         Command::Repo(a) => repo::run(a),
         Command::ClusterInfo(a) => cluster_info::run(a),
+        Command::Install(a) => install::run(a, sub),
+        Command::Upgrade(a) => upgrade::run(a, sub),
+        Command::Rollback(a) => rollback::run(a),
+        Command::Uninstall(a) => uninstall::run(a),
+        Command::History(a) => history::run(a),
+        Command::Status(a) => status::run(a),
+        Command::List(a) => list::run(a),
+        Command::Get(a) => get::run(a),
         Command::Version(a) => version::run(a),
         Command::Completion(a) => completion::run(a),
     };

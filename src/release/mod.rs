@@ -109,6 +109,9 @@ pub struct Release {
     pub chart: ChartRef,
     /// The values the user supplied (not the merged defaults).
     pub config: Value,
+    /// The values the templates saw: chart defaults merged with `config`.
+    #[serde(default)]
+    pub computed: Value,
     /// The rendered manifest (YAML stream).
     pub manifest: String,
     /// Rendered NOTES.txt.
@@ -388,6 +391,7 @@ mod tests {
                 digest: "abc".into(),
             },
             config: json!({"datanode": {"replicas": 3}}),
+            computed: json!({}),
             manifest: "---\nkind: ConfigMap\n".into(),
             notes: String::new(),
         };

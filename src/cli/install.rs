@@ -1,0 +1,166 @@
+//! `windlass install RELEASE CHART`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ArgMatches;
+use windlass::action::{self, DeployOptions, DryRun, Outcome};
+use windlass::cluster::Cluster;
+use windlass::values::UserValues;
+
+use super::output::{self, parse_duration};
+use super::{block_on, ClusterArgs, ValuesArgs};
+
+/// `--dry-run` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRunArg {
+    /// Render and validate locally; nothing is sent to the cluster.
+    Client,
+    /// Also send every object to the API server as a dry run; nothing is stored.
+    Server,
+}
+
+/// Flags shared by install, upgrade and rollback.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    /// Wait until every applied object is ready (StatefulSets rolled out, claims bound, ...).
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 300s, 5m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// On failure, undo: an install removes what it created (never volumes); an upgrade returns to the previous revision.
+    #[arg(long)]
+    pub atomic: bool,
+    /// Show what would happen without changing anything: `client` renders only, `server` also asks the API server.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: Option<DryRunArg>,
+    /// Adopt existing objects that no release owns (or another release owns).
+    #[arg(long)]
+    pub take_ownership: bool,
+    /// Take over fields other field managers own (server-side apply force).
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Description recorded with the revision.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Revisions kept in history (0 = all); the deployed one is never pruned.
+    #[arg(long, default_value_t = 10)]
+    pub history_max: usize,
+}
+
+impl DeployArgs {
+    /// Library options for a release.
+    pub fn options(&self, release: &str, create_namespace: bool) -> DeployOptions {
+        DeployOptions {
+            release: release.to_string(),
+            wait: self.wait,
+            timeout: self.timeout,
+            atomic: self.atomic,
+            dry_run: match self.dry_run {
+                None => DryRun::None,
+                Some(DryRunArg::Client) => DryRun::Client,
+                Some(DryRunArg::Server) => DryRun::Server,
+            },
+            take_ownership: self.take_ownership,
+            force_conflicts: self.force_conflicts,
+            description: self.description.clone(),
+            history_max: self.history_max,
+            create_namespace,
+        }
+    }
+}
+
+/// Install a chart as a new release.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Release name (a DNS-1123 label, at most 53 characters).
+    pub release: String,
+    /// Chart directory or .tgz archive.
+    pub chart: PathBuf,
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    /// Create the release namespace if it does not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+}
+
+/// Prints what an operation did.
+pub fn report(o: &Outcome, dry: bool) -> anyhow::Result<()> {
+    let r = &o.release;
+    let mut text = String::new();
+    if dry {
+        text.push_str(&format!("{}\n", o.manifest));
+        if !o.lines.is_empty() {
+            text.push_str("PLAN (server dry run):\n");
+            for l in &o.lines {
+                text.push_str(&format!("  {:<9} {}\n", l.action, l.object));
+            }
+        }
+        text.push_str(&format!(
+            "NAME: {}\nNAMESPACE: {}\nDRY RUN: nothing was changed\n",
+            r.name, r.namespace
+        ));
+    } else {
+        text.push_str(&format!(
+            "NAME: {}\nNAMESPACE: {}\nSTATUS: {}\nREVISION: {}\nCHANGES: {}\n",
+            r.name,
+            r.namespace,
+            r.status,
+            r.revision,
+            o.summary()
+        ));
+        if !r.notes.trim().is_empty() {
+            text.push_str(&format!("NOTES:\n{}\n", r.notes.trim_end()));
+        }
+    }
+    super::print_out(&text)
+}
+
+/// Renders offline for `--dry-run=client`.
+pub fn render_offline(
+    chart: &windlass::chart::Chart,
+    user: &UserValues,
+    release: &str,
+    ns: &str,
+) -> anyhow::Result<String> {
+    windlass::release::validate_name(release)?;
+    let resolved = windlass::values::resolve(chart, user)?;
+    let r = windlass::render::render(
+        chart,
+        &resolved,
+        &windlass::render::RenderOptions::offline(release, ns),
+    )?;
+    let mut out = r.to_stream();
+    out.push_str(&format!("DRY RUN (client): rendered for release {release} in namespace {ns}; nothing was sent to a cluster
+"));
+    Ok(out)
+}
+
+pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
+    let chart = windlass::chart::load(&args.chart)?;
+    let user = UserValues::load(&args.values.sources(matches))?;
+    let opts = args.deploy.options(&args.release, args.create_namespace);
+    if opts.dry_run == DryRun::Client {
+        // A client dry run needs no cluster: render as `template` does.
+        let ns = args
+            .cluster
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let text = super::install::render_offline(&chart, &user, &args.release, &ns)?;
+        super::print_out(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = block_on(async {
+        let cluster = Cluster::connect(&args.cluster.options()).await?;
+        let ctx = output::context(cluster);
+        action::install(&ctx, &chart, &user, &opts).await
+    })??;
+    report(&outcome, opts.dry_run != DryRun::None)?;
+    Ok(ExitCode::SUCCESS)
+}

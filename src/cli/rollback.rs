@@ -1,0 +1,33 @@
+//! `windlass rollback RELEASE [REVISION]`
+
+use std::process::ExitCode;
+
+use windlass::action::{self, DryRun};
+use windlass::cluster::Cluster;
+
+use super::install::{report, DeployArgs};
+use super::{block_on, output, ClusterArgs};
+
+/// Roll a release back to an earlier revision (as a new revision).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Release name.
+    pub release: String,
+    /// Revision to return to (default: the one before the deployed revision).
+    pub revision: Option<u64>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let opts = args.deploy.options(&args.release, false);
+    let outcome = block_on(async {
+        let cluster = Cluster::connect(&args.cluster.options()).await?;
+        let ctx = output::context(cluster);
+        action::rollback(&ctx, &args.release, args.revision, &opts).await
+    })??;
+    report(&outcome, opts.dry_run != DryRun::None)?;
+    Ok(ExitCode::SUCCESS)
+}

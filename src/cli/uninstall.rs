@@ -1,0 +1,64 @@
+//! `windlass uninstall RELEASE`
+
+use std::process::ExitCode;
+
+use windlass::action;
+use windlass::cluster::Cluster;
+
+use super::output::parse_duration;
+use super::{block_on, output, ClusterArgs};
+
+/// Uninstall a release. Its PersistentVolumes and claims are kept and listed.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Release name.
+    pub release: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Keep the release's history (status uninstalled) instead of deleting its records.
+    #[arg(long)]
+    pub keep_history: bool,
+    /// Wait until the deleted objects are gone.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 300s, 5m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (out, ns) = block_on(async {
+        let cluster = Cluster::connect(&args.cluster.options()).await?;
+        let ctx = output::context(cluster);
+        let ns = ctx.namespace.clone();
+        let out = action::uninstall(
+            &ctx,
+            &args.release,
+            args.keep_history,
+            args.wait,
+            args.timeout,
+        )
+        .await?;
+        Ok::<_, anyhow::Error>((out, ns))
+    })??;
+    let mut text = format!(
+        "release \"{}\" uninstalled ({} object(s) deleted)\n",
+        args.release,
+        out.deleted.len()
+    );
+    if !out.kept.is_empty() {
+        text.push_str("Kept (resource-policy keep, or data):\n");
+        for k in &out.kept {
+            text.push_str(&format!("  {k}\n"));
+        }
+    }
+    if !out.claims.is_empty() {
+        text.push_str(&format!(
+            "These PersistentVolumeClaims still hold the release's data and were not deleted:\n  {}\nDelete them (and their data) only when you no longer need it:\n  kubectl -n {ns} delete pvc {}\n",
+            out.claims.join("\n  "),
+            out.claims.join(" ")
+        ));
+    }
+    super::print_out(&text)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,68 @@
+//! `windlass upgrade RELEASE CHART`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ArgMatches;
+use windlass::action::{self, DryRun, ValuesMode};
+use windlass::cluster::Cluster;
+use windlass::values::UserValues;
+
+use super::install::{report, DeployArgs};
+use super::{block_on, output, ClusterArgs, ValuesArgs};
+
+/// Upgrade a release to a chart and values.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Release name.
+    pub release: String,
+    /// Chart directory or .tgz archive.
+    pub chart: PathBuf,
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    /// Install the release if it does not exist.
+    #[arg(short = 'i', long)]
+    pub install: bool,
+    /// Start from the previous revision's values and lay the new ones over them.
+    #[arg(long, conflicts_with = "reset_values")]
+    pub reuse_values: bool,
+    /// Use only the values given now (the default).
+    #[arg(long)]
+    pub reset_values: bool,
+    /// With --install: create the release namespace if it does not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+}
+
+pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
+    let chart = windlass::chart::load(&args.chart)?;
+    let user = UserValues::load(&args.values.sources(matches))?;
+    let opts = args.deploy.options(&args.release, args.create_namespace);
+    if opts.dry_run == DryRun::Client {
+        // A client dry run needs no cluster: render as `template` does.
+        let ns = args
+            .cluster
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let text = super::install::render_offline(&chart, &user, &args.release, &ns)?;
+        super::print_out(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mode = if args.reuse_values {
+        ValuesMode::Reuse
+    } else {
+        ValuesMode::Reset
+    };
+    let outcome = block_on(async {
+        let cluster = Cluster::connect(&args.cluster.options()).await?;
+        let ctx = output::context(cluster);
+        action::upgrade(&ctx, &chart, &user, &opts, mode, args.install).await
+    })??;
+    report(&outcome, opts.dry_run != DryRun::None)?;
+    Ok(ExitCode::SUCCESS)
+}
