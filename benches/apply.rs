@@ -73,5 +73,39 @@ fn main() {
         let r = cluster.apply_all(&objs, ApplyOptions::default()).await.unwrap();
         assert_eq!(r.unchanged.len(), OBJECTS);
         report("re-apply (no change)", &server, from, t.elapsed());
+
+        // A release of the HDFS chart: install, then an upgrade that changes nothing.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let chart = windlass::chart::load(&root.join("charts/hdfs")).unwrap();
+        let user = windlass::values::UserValues::load(&windlass::values::ValueSources {
+            files: vec![root.join("charts/hdfs/examples/poc-single-node.yaml")],
+            sets: vec![],
+        })
+        .unwrap();
+        let cluster = Cluster::connect(&ConnectOptions { kubeconfig: Some(server.kubeconfig.clone()), namespace: Some("hdfs".into()), ..Default::default() })
+            .await
+            .unwrap();
+        let ctx = windlass::action::Context::new(std::sync::Arc::new(cluster));
+        let opts = windlass::action::DeployOptions { release: "hdfs".into(), create_namespace: true, ..Default::default() };
+        for (label, upgrade) in [("release install", false), ("release no-op upgrade", true)] {
+            let from = server.requests().len();
+            let out = if upgrade {
+                windlass::action::upgrade(&ctx, &chart, &user, &opts, windlass::action::ValuesMode::Reset, false).await.unwrap()
+            } else {
+                windlass::action::install(&ctx, &chart, &user, &opts).await.unwrap()
+            };
+            let n = out.lines.len() as f64;
+            let reqs = server.requests_since(from);
+            let object_writes = reqs.iter().filter(|r| r.is_write() && !r.path.contains("/secrets/") && !r.path.contains("/leases")).count();
+            let bookkeeping = reqs.iter().filter(|r| r.is_write()).count() - object_writes;
+            println!(
+                "{label:<22} {:>6} requests for {} objects: {:.2} requests/object, {:.2} object writes/object, {} record and lock writes",
+                reqs.len(),
+                n,
+                reqs.len() as f64 / n,
+                object_writes as f64 / n,
+                bookkeeping
+            );
+        }
     });
 }

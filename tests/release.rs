@@ -725,3 +725,59 @@ async fn failing_any_request_of_an_upgrade_never_records_a_wrong_deploy() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atomic_install_removes_what_it_created_but_never_volumes() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "hdfs", 0).await;
+    // The datanode StatefulSet's write fails after the PVs, services and
+    // config were written.
+    server.inject(Fault {
+        matcher: Matcher::Write {
+            method: Some("PATCH".into()),
+            path_contains: "statefulsets/hdfs-datanode?".into(),
+        },
+        action: FaultAction::Status(500),
+        times: 1,
+    });
+    let mut o = opts("hdfs");
+    o.atomic = true;
+    let e = action::install(&c, &hdfs(), &values(&[POC], &[]), &o)
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(text.starts_with("install failed: apply StatefulSet hdfs/hdfs-datanode: the API server kept failing (500"), "{text}");
+    assert!(text.contains("--atomic removed the"), "{text}");
+    let left = workload_keys(&server);
+    assert!(
+        !left.is_empty() && left.iter().all(|k| k.starts_with("/persistentvolumes ")),
+        "only volumes remain: {left:?}"
+    );
+    let h = action::history(&c, "hdfs").await.unwrap();
+    assert_eq!(h.last().unwrap().status, Status::Failed);
+    // A later install goes ahead (the failed one is history, not a deployed release).
+    action::install(&c, &hdfs(), &values(&[POC], &[]), &opts("hdfs"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_version_is_checked_against_the_live_server() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "apps", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    small_chart(dir.path());
+    std::fs::write(
+        dir.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: small\nversion: 1.0.0\nkubeVersion: '>= 1.40.0-0'\n",
+    )
+    .unwrap();
+    let chart = windlass::chart::load(dir.path()).unwrap();
+    let e = action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "chart small requires Kubernetes >= 1.40.0-0, but the target is v1.32.13"
+    );
+}
