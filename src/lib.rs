@@ -8,6 +8,7 @@
 pub mod action;
 pub mod chart;
 pub mod cluster;
+pub mod diff;
 pub mod lint;
 pub mod package;
 pub mod release;

@@ -23,6 +23,9 @@ pub struct Args {
     /// With `values`: all values the templates saw (chart defaults merged), not only those supplied.
     #[arg(long)]
     pub all: bool,
+    /// With `manifest`: show Secret values instead of `<redacted: ...>`.
+    #[arg(long)]
+    pub show_secrets: bool,
     /// Output format for `values` (table prints YAML).
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
     pub output: Format,
@@ -55,7 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             output::print_structured(v, f)?;
         }
-        What::Manifest => super::print_out(&r.manifest)?,
+        What::Manifest if args.show_secrets => super::print_out(&r.manifest)?,
+        What::Manifest => super::print_out(&windlass::diff::mask_stream(&r.manifest))?,
         What::Notes => super::print_out(&r.notes)?,
     }
     Ok(ExitCode::SUCCESS)

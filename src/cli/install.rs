@@ -47,6 +47,12 @@ pub struct DeployArgs {
     /// Revisions kept in history (0 = all); the deployed one is never pruned.
     #[arg(long, default_value_t = 10)]
     pub history_max: usize,
+    /// Show Secret values in dry-run output instead of `<redacted: ...>`.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Show the full diff first and ask for confirmation (y/N) on a terminal.
+    #[arg(long)]
+    pub confirm: bool,
 }
 
 impl DeployArgs {
@@ -89,12 +95,40 @@ pub struct Args {
     pub create_namespace: bool,
 }
 
+/// Shows the diff of what the operation would do and asks y/N.
+pub fn confirm(items: &[windlass::diff::Item]) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("--confirm needs a terminal to ask on; use `windlass diff upgrade` to review changes in scripts");
+    }
+    let opts = windlass::diff::Options {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ..Default::default()
+    };
+    let text = windlass::diff::render(items, &opts);
+    super::print_out(if text.is_empty() {
+        "no changes\n"
+    } else {
+        &text
+    })?;
+    eprint!("Apply these changes? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
 /// Prints what an operation did.
-pub fn report(o: &Outcome, dry: bool) -> anyhow::Result<()> {
+pub fn report(o: &Outcome, dry: bool, show_secrets: bool) -> anyhow::Result<()> {
     let r = &o.release;
     let mut text = String::new();
     if dry {
-        text.push_str(&format!("{}\n", o.manifest));
+        let manifest = if show_secrets {
+            o.manifest.clone()
+        } else {
+            windlass::diff::mask_stream(&o.manifest)
+        };
+        text.push_str(&format!("{manifest}\n"));
         if !o.lines.is_empty() {
             text.push_str("PLAN (server dry run):\n");
             for l in &o.lines {
@@ -152,15 +186,35 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
-        let text = super::install::render_offline(&chart, &user, &args.release, &ns)?;
+        let mut text = super::install::render_offline(&chart, &user, &args.release, &ns)?;
+        if !args.deploy.show_secrets {
+            text = windlass::diff::mask_stream(&text);
+        }
         super::print_out(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
     let outcome = block_on(async {
         let cluster = Cluster::connect(&args.cluster.options()).await?;
         let ctx = output::context(cluster);
-        action::install(&ctx, &chart, &user, &opts).await
+        if args.deploy.confirm {
+            let items = action::diff_upgrade(
+                &ctx,
+                &chart,
+                &user,
+                &args.release,
+                action::ValuesMode::Reset,
+            )
+            .await?;
+            if !confirm(&items)? {
+                anyhow::bail!("not confirmed; nothing was changed");
+            }
+        }
+        Ok::<_, anyhow::Error>(action::install(&ctx, &chart, &user, &opts).await?)
     })??;
-    report(&outcome, opts.dry_run != DryRun::None)?;
+    report(
+        &outcome,
+        opts.dry_run != DryRun::None,
+        args.deploy.show_secrets,
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,8 @@
 mod cluster_info;
 mod completion;
 mod create;
+mod diff;
+mod drift;
 mod get;
 mod history;
 mod install;
@@ -67,6 +69,10 @@ enum Command {
     List(list::Args),
     /// Show a revision's values, manifest or notes.
     Get(get::Args),
+    /// Show what upgrade or rollback would change, or how two revisions differ.
+    Diff(diff::Args),
+    /// Compare the live objects with the deployed revision (and fix drift).
+    Drift(drift::Args),
     /// Print windlass's version.
     Version(version::Args),
     /// Print a shell completion script.
@@ -200,6 +206,8 @@ pub fn run() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::List(a) => list::run(a),
         Command::Get(a) => get::run(a),
+        Command::Diff(a) => diff::run(a, sub),
+        Command::Drift(a) => drift::run(a),
         Command::Version(a) => version::run(a),
         Command::Completion(a) => completion::run(a),
     };

@@ -28,6 +28,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let ctx = output::context(cluster);
         action::rollback(&ctx, &args.release, args.revision, &opts).await
     })??;
-    report(&outcome, opts.dry_run != DryRun::None)?;
+    report(
+        &outcome,
+        opts.dry_run != DryRun::None,
+        args.deploy.show_secrets,
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -21,9 +21,27 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
     pub output: Format,
+    /// Compare the live objects with the deployed revision instead (as `windlass drift`).
+    #[arg(long)]
+    pub drift: bool,
+    /// With --drift: re-apply the deployed revision to correct it.
+    #[arg(long, requires = "drift")]
+    pub fix: bool,
+    /// With --drift: exit 2 when there is drift.
+    #[arg(long, requires = "drift")]
+    pub detailed_exitcode: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.drift {
+        return super::drift::report(
+            &args.release,
+            &args.cluster,
+            args.fix,
+            args.detailed_exitcode,
+            args.output,
+        );
+    }
     let r = block_on(async {
         let cluster = Cluster::connect(&args.cluster.options()).await?;
         let ctx = output::context(cluster);

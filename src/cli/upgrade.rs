@@ -49,7 +49,10 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
-        let text = super::install::render_offline(&chart, &user, &args.release, &ns)?;
+        let mut text = super::install::render_offline(&chart, &user, &args.release, &ns)?;
+        if !args.deploy.show_secrets {
+            text = windlass::diff::mask_stream(&text);
+        }
         super::print_out(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -61,8 +64,20 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
     let outcome = block_on(async {
         let cluster = Cluster::connect(&args.cluster.options()).await?;
         let ctx = output::context(cluster);
-        action::upgrade(&ctx, &chart, &user, &opts, mode, args.install).await
+        if args.deploy.confirm {
+            let items = action::diff_upgrade(&ctx, &chart, &user, &args.release, mode).await?;
+            if !super::install::confirm(&items)? {
+                anyhow::bail!("not confirmed; nothing was changed");
+            }
+        }
+        Ok::<_, anyhow::Error>(
+            action::upgrade(&ctx, &chart, &user, &opts, mode, args.install).await?,
+        )
     })??;
-    report(&outcome, opts.dry_run != DryRun::None)?;
+    report(
+        &outcome,
+        opts.dry_run != DryRun::None,
+        args.deploy.show_secrets,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
