@@ -891,6 +891,10 @@ async fn cli_release_lifecycle() {
         "{o}"
     );
     assert!(
+        e.contains("revision 1: 16 to create, 0 to update, 0 unchanged, 0 to delete"),
+        "the plan summary comes first: {e}"
+    );
+    assert!(
         o.contains("CHANGES: 16 created, 0 updated, 0 unchanged, 0 deleted, 0 kept"),
         "{o}"
     );

@@ -528,3 +528,33 @@ async fn diff_rollback_shows_exactly_what_rollback_does() {
         "the rollback wrote exactly what the diff showed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_needs_a_terminal() {
+    let server = TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let chart = small_chart(dir.path());
+    let o = windlass(
+        &server,
+        &[
+            "install",
+            "r",
+            &chart,
+            "-n",
+            "apps",
+            "--create-namespace",
+            "--confirm",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("--confirm needs a terminal"),
+        "{}",
+        err(&o)
+    );
+    assert!(
+        server.object("", "configmaps", "apps", "main").is_none(),
+        "nothing applied"
+    );
+}

@@ -155,24 +155,33 @@ pub fn report(o: &Outcome, dry: bool, show_secrets: bool) -> anyhow::Result<()> 
     super::print_out(&text)
 }
 
-/// Renders offline for `--dry-run=client`.
-pub fn render_offline(
+/// `--dry-run=client`: renders as `template` does, with Secrets masked
+/// unless `--show-secrets`; needs no cluster.
+pub fn client_dry_run(
     chart: &windlass::chart::Chart,
     user: &UserValues,
     release: &str,
-    ns: &str,
-) -> anyhow::Result<String> {
+    cluster: &ClusterArgs,
+    show_secrets: bool,
+) -> anyhow::Result<ExitCode> {
     windlass::release::validate_name(release)?;
+    let ns = cluster
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let resolved = windlass::values::resolve(chart, user)?;
-    let r = windlass::render::render(
-        chart,
-        &resolved,
-        &windlass::render::RenderOptions::offline(release, ns),
-    )?;
-    let mut out = r.to_stream();
-    out.push_str(&format!("DRY RUN (client): rendered for release {release} in namespace {ns}; nothing was sent to a cluster
-"));
-    Ok(out)
+    let opts = windlass::render::RenderOptions::offline(release, &ns);
+    let stream = windlass::render::render(chart, &resolved, &opts)?.to_stream();
+    let mut out = if show_secrets {
+        stream
+    } else {
+        windlass::diff::mask_stream(&stream)
+    };
+    out.push_str(&format!(
+        "DRY RUN (client): rendered for release {release} in namespace {ns}; nothing was sent to a cluster\n"
+    ));
+    super::print_out(&out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
@@ -180,18 +189,13 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
     let user = UserValues::load(&args.values.sources(matches))?;
     let opts = args.deploy.options(&args.release, args.create_namespace);
     if opts.dry_run == DryRun::Client {
-        // A client dry run needs no cluster: render as `template` does.
-        let ns = args
-            .cluster
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let mut text = super::install::render_offline(&chart, &user, &args.release, &ns)?;
-        if !args.deploy.show_secrets {
-            text = windlass::diff::mask_stream(&text);
-        }
-        super::print_out(&text)?;
-        return Ok(ExitCode::SUCCESS);
+        return client_dry_run(
+            &chart,
+            &user,
+            &args.release,
+            &args.cluster,
+            args.deploy.show_secrets,
+        );
     }
     let outcome = block_on(async {
         let cluster = Cluster::connect(&args.cluster.options()).await?;

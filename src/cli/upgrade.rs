@@ -43,18 +43,13 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
     let user = UserValues::load(&args.values.sources(matches))?;
     let opts = args.deploy.options(&args.release, args.create_namespace);
     if opts.dry_run == DryRun::Client {
-        // A client dry run needs no cluster: render as `template` does.
-        let ns = args
-            .cluster
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let mut text = super::install::render_offline(&chart, &user, &args.release, &ns)?;
-        if !args.deploy.show_secrets {
-            text = windlass::diff::mask_stream(&text);
-        }
-        super::print_out(&text)?;
-        return Ok(ExitCode::SUCCESS);
+        return super::install::client_dry_run(
+            &chart,
+            &user,
+            &args.release,
+            &args.cluster,
+            args.deploy.show_secrets,
+        );
     }
     let mode = if args.reuse_values {
         ValuesMode::Reuse

@@ -198,6 +198,18 @@ fn compare(call: &Call) -> Result<std::cmp::Ordering, String> {
     }
 }
 
+/// Largest indentation accepted: a typo like `indent 40000000` must be an
+/// error, not an out-of-memory abort.
+const MAX_INDENT: i64 = 1024;
+
+fn width(c: &Call) -> Result<i64, String> {
+    let n = c.int(0)?;
+    if !(0..=MAX_INDENT).contains(&n) {
+        return Err(format!("indentation {n} is outside 0..={MAX_INDENT}"));
+    }
+    Ok(n)
+}
+
 fn indent(n: i64, s: &str) -> String {
     let pad = " ".repeat(n.max(0) as usize);
     format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
@@ -266,12 +278,12 @@ const PURE: &[(&str, PureFn)] = &[
         serde_json::from_str(&c.text(0)?).map_err(|e| format!("invalid JSON: {e}"))
     }),
     ("indent", |c| {
-        Ok(Value::String(indent(c.int(0)?, &c.text(1)?)))
+        Ok(Value::String(indent(width(c)?, &c.text(1)?)))
     }),
     ("nindent", |c| {
         Ok(Value::String(format!(
             "\n{}",
-            indent(c.int(0)?, &c.text(1)?)
+            indent(width(c)?, &c.text(1)?)
         )))
     }),
     ("quote", |c| {
@@ -688,6 +700,7 @@ mod tests {
             "x:\n  a:\n  - 1\n  - 2\n  b: 1"
         );
         assert!(err("{{indent \"x\" \"a\"}}").contains("indent: `x` is not a number"));
+        assert!(err("{{nindent 99999999999 \"a\"}}").contains("outside 0..=1024"));
     }
 
     #[test]
