@@ -781,3 +781,57 @@ async fn kube_version_is_checked_against_the_live_server() {
         "chart small requires Kubernetes >= 1.40.0-0, but the target is v1.32.13"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_with_history_then_install_again() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "apps", 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let chart = small_chart(dir.path());
+    action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap();
+    // An upgrade that fails while superseding revision 1: revision 2 is
+    // left pending and revision 1 still says deployed.
+    server.inject(Fault {
+        matcher: Matcher::Write {
+            method: Some("PATCH".into()),
+            path_contains: "secrets/windlass.release.v1.r.v1?".into(),
+        },
+        action: FaultAction::Status(500),
+        times: 1,
+    });
+    assert!(action::upgrade(
+        &c,
+        &chart,
+        &values(&[], &["data=x"]),
+        &opts("r"),
+        ValuesMode::Reset,
+        false
+    )
+    .await
+    .is_err());
+    let gone = action::uninstall(&c, "r", true, false, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        gone.deleted.contains(&"ConfigMap apps/r-main".to_string()),
+        "{:?}",
+        gone.deleted
+    );
+    let h = action::history(&c, "r").await.unwrap();
+    assert!(
+        h.iter().all(|r| r.status != Status::Deployed),
+        "{:?}",
+        h.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(h.last().unwrap().status, Status::Uninstalled);
+    let again = action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap();
+    assert_eq!(again.release.revision, h.last().unwrap().revision + 1);
+    assert_eq!(
+        config_map(&server, "apps", "r-main")["data"]["value"],
+        "one"
+    );
+}

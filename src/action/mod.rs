@@ -1147,6 +1147,16 @@ pub async fn uninstall(
             }
         }
         if keep_history {
+            // No record may still say deployed: a later install must see
+            // the release as gone.
+            for r in history
+                .iter()
+                .filter(|r| r.status == Status::Deployed && r.revision != latest.revision)
+            {
+                let mut r = r.clone();
+                r.status = Status::Superseded;
+                store.save(&r).await?;
+            }
             let mut done = latest.clone();
             done.status = Status::Uninstalled;
             done.description = "Uninstall complete".into();
