@@ -381,6 +381,23 @@ pub async fn render_for(
     Ok((rendered, resolved.values))
 }
 
+/// Runs `op` holding the release's Lease, with the history after recovering
+/// what interrupted operations left behind; the Lease is released whatever
+/// happens.
+async fn locked<T>(
+    ctx: &Context,
+    name: &str,
+    op: impl AsyncFnOnce(Vec<Release>) -> Result<T, ActionError>,
+) -> Result<T, ActionError> {
+    let lock = Lock::acquire(ctx.cluster.clone(), &ctx.namespace, name, ctx.lock_duration).await?;
+    let result = match recover(ctx, name, &lock).await {
+        Ok(history) => op(history).await,
+        Err(e) => Err(e),
+    };
+    finish(ctx, lock).await;
+    result
+}
+
 /// Releases the lock. Failing to is not the operation's failure: the
 /// Lease expires on its own, so only warn.
 async fn finish(ctx: &Context, lock: Lock) {
@@ -414,15 +431,7 @@ pub async fn install(
         .await;
     }
     ensure_namespace(ctx, opts.create_namespace).await?;
-    let lock = Lock::acquire(
-        ctx.cluster.clone(),
-        &ctx.namespace,
-        &opts.release,
-        ctx.lock_duration,
-    )
-    .await?;
-    let result = async {
-        let history = recover(ctx, &opts.release, &lock).await?;
+    locked(ctx, &opts.release, async |history: Vec<Release>| {
         if let Some(d) = history.iter().find(|r| r.status == Status::Deployed) {
             return Err(ActionError::State(format!(
                 "release {} already exists in namespace {} (revision {} is deployed); use `windlass upgrade`",
@@ -445,10 +454,8 @@ pub async fn install(
             last_deployed: None,
         };
         deploy(ctx, &opts.release, d, opts, &history).await
-    }
-    .await;
-    finish(ctx, lock).await;
-    result
+    })
+    .await
 }
 
 fn chart_ref(chart: &Chart) -> ChartRef {
@@ -519,15 +526,7 @@ pub async fn upgrade(
         )
         .await;
     }
-    let lock = Lock::acquire(
-        ctx.cluster.clone(),
-        &ctx.namespace,
-        &opts.release,
-        ctx.lock_duration,
-    )
-    .await?;
-    let result = async {
-        let history = recover(ctx, &opts.release, &lock).await?;
+    locked(ctx, &opts.release, async |history: Vec<Release>| {
         let u = merged_user(&history);
         let revision = history.last().map(|r| r.revision + 1).unwrap_or(1);
         let (rendered, computed) =
@@ -557,10 +556,8 @@ pub async fn upgrade(
             last_deployed,
         };
         deploy(ctx, &opts.release, d, opts, &history).await
-    }
-    .await;
-    finish(ctx, lock).await;
-    result
+    })
+    .await
 }
 
 /// Rolls a release back to `revision` (default: the one before the
@@ -1037,9 +1034,7 @@ pub async fn uninstall(
     timeout: Duration,
 ) -> Result<Uninstalled, ActionError> {
     release::validate_name(name)?;
-    let lock = Lock::acquire(ctx.cluster.clone(), &ctx.namespace, name, ctx.lock_duration).await?;
-    let result = async {
-        let history = recover(ctx, name, &lock).await?;
+    locked(ctx, name, async |history: Vec<Release>| {
         let Some(latest) = history
             .iter()
             .rev()
@@ -1167,10 +1162,8 @@ pub async fn uninstall(
             }
         }
         Ok(out)
-    }
-    .await;
-    finish(ctx, lock).await;
-    result
+    })
+    .await
 }
 
 /// A release's history, oldest first.
@@ -1490,9 +1483,7 @@ pub async fn drift(ctx: &Context, name: &str) -> Result<Vec<Drift>, ActionError>
 /// Re-applies the deployed revision with force, restoring drifted fields
 /// and re-creating deleted objects. Returns how many objects were written.
 pub async fn fix_drift(ctx: &Context, name: &str) -> Result<usize, ActionError> {
-    let lock = Lock::acquire(ctx.cluster.clone(), &ctx.namespace, name, ctx.lock_duration).await?;
-    let result = async {
-        let history = recover(ctx, name, &lock).await?;
+    locked(ctx, name, async |history: Vec<Release>| {
         let deployed = history
             .iter()
             .rev()
@@ -1506,8 +1497,6 @@ pub async fn fix_drift(ctx: &Context, name: &str) -> Result<usize, ActionError> 
             .collect();
         let plan = ctx.cluster.plan(&objects, true).await?;
         Ok(ctx.cluster.execute(&plan, true).await?)
-    }
-    .await;
-    finish(ctx, lock).await;
-    result
+    })
+    .await
 }
