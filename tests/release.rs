@@ -64,6 +64,18 @@ fn opts(release: &str) -> DeployOptions {
     }
 }
 
+/// Polls `f` until it holds (at most 20 s): orders test steps without
+/// relying on how fast a loaded machine runs them.
+async fn wait_for(f: impl Fn() -> bool) {
+    for _ in 0..400 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached in 20 s");
+}
+
 const POC: &str = "charts/hdfs/examples/poc-single-node.yaml";
 
 /// Objects the test server holds, other than release bookkeeping.
@@ -481,7 +493,13 @@ async fn concurrent_operations_exclude_each_other() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Start the second upgrade once the first holds the lock.
+    wait_for(|| {
+        server
+            .object("coordination.k8s.io", "leases", "apps", "windlass-lock-r")
+            .is_some()
+    })
+    .await;
     let second = action::upgrade(
         &c,
         &chart,
@@ -506,7 +524,7 @@ async fn concurrent_operations_exclude_each_other() {
 async fn a_dead_holder_leaves_a_lease_that_expires_and_is_taken_over() {
     let server = TestApiServer::start().await;
     let mut c = ctx(&server, "apps", 2).await;
-    c.lock_duration = Duration::from_secs(1);
+    c.lock_duration = Duration::from_secs(2);
     let dir = tempfile::tempdir().unwrap();
     let chart = small_chart(dir.path());
     action::install(&c, &chart, &values(&[], &[]), &opts("r"))
@@ -527,7 +545,7 @@ async fn a_dead_holder_leaves_a_lease_that_expires_and_is_taken_over() {
         let chart = chart.clone();
         tokio::spawn(async move {
             let mut c2 = c2;
-            c2.lock_duration = Duration::from_secs(1);
+            c2.lock_duration = Duration::from_secs(2);
             action::upgrade(
                 &c2,
                 &chart,
@@ -539,7 +557,13 @@ async fn a_dead_holder_leaves_a_lease_that_expires_and_is_taken_over() {
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Kill it once its pending revision is recorded.
+    wait_for(|| {
+        server
+            .object("", "secrets", "apps", "windlass.release.v1.r.v2")
+            .is_some_and(|s| s["metadata"]["labels"]["status"] == "pending-upgrade")
+    })
+    .await;
     dying.abort();
     let h = action::history(&c, "r").await.unwrap();
     assert_eq!(h.last().unwrap().status, Status::PendingUpgrade);
@@ -556,7 +580,7 @@ async fn a_dead_holder_leaves_a_lease_that_expires_and_is_taken_over() {
     .unwrap_err();
     assert!(e.to_string().contains("is in progress"), "{e}");
     // Once it expires, the next operation takes over and recovers.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let out = action::upgrade(
         &c,
         &chart,
