@@ -5,6 +5,8 @@
 //! errors (`thiserror`); the CLI in `src/cli/` only parses flags and formats
 //! output.
 
+#![warn(missing_docs)]
+
 pub mod action;
 pub mod chart;
 pub mod cluster;

@@ -263,7 +263,7 @@ async fn errors_are_mapped_to_user_terms() {
     let text = e.to_string();
     assert!(text.contains("dry-run apply StatefulSet default/dn: rejected as invalid:\n  - spec: Forbidden: updates to statefulset spec for fields other than 'replicas'"), "{text}");
     assert!(
-        text.contains("hint: a StatefulSet's volumeClaimTemplates"),
+        text.contains("`kubectl delete statefulset dn --cascade=orphan`"),
         "{text}"
     );
 

@@ -100,10 +100,15 @@ pub enum ClusterError {
         message: String,
     },
     /// 422.
-    #[error("{action}: rejected as invalid:{}", describe_causes(causes, message))]
+    #[error(
+        "{action}: rejected as invalid:{}",
+        describe_causes(causes, message, name)
+    )]
     Invalid {
         /// What was being done.
         action: String,
+        /// The object's name, as the server reported it.
+        name: String,
         /// The server's summary.
         message: String,
         /// Every cause with its field path.
@@ -165,7 +170,7 @@ fn describe_conflicts(conflicts: &[FieldConflict]) -> String {
     )
 }
 
-fn describe_causes(causes: &[Cause], message: &str) -> String {
+fn describe_causes(causes: &[Cause], message: &str, name: &str) -> String {
     if causes.is_empty() {
         return format!(" {message}");
     }
@@ -174,7 +179,7 @@ fn describe_causes(causes: &[Cause], message: &str) -> String {
         let first = c.message.lines().next().unwrap_or_default();
         out.push_str(&format!("\n  - {}: {first}", c.field));
         if c.field == "spec" && first.contains("updates to statefulset spec") {
-            out.push_str("\n    hint: a StatefulSet's volumeClaimTemplates, selector and serviceName cannot change; keep the old values, or delete the StatefulSet with `kubectl delete statefulset NAME --cascade=orphan` (pods and volumes stay) and apply again");
+            out.push_str(&format!("\n    hint: a StatefulSet's volumeClaimTemplates, selector and serviceName cannot change; keep the old values, or delete the StatefulSet with `kubectl delete statefulset {name} --cascade=orphan` (its pods and volumes stay) and apply again"));
         }
         if c.field.contains("persistentvolumesource") {
             out.push_str("\n    hint: a PersistentVolume's source (e.g. hostPath) cannot change; keep the old path, or create a new PersistentVolume");
@@ -246,6 +251,11 @@ pub(crate) fn map(e: kube::Error, action: &str, server: &str, attempts: usize) -
                 409 => ClusterError::Conflict { action, message },
                 422 => ClusterError::Invalid {
                     action,
+                    name: status
+                        .details
+                        .as_ref()
+                        .map(|d| d.name.clone())
+                        .unwrap_or_default(),
                     message,
                     causes: causes
                         .iter()
