@@ -988,3 +988,30 @@ async fn cli_release_lifecycle() {
     let l: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(l[0]["status"], "uninstalled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_applies_are_bounded() {
+    let server = TestApiServer::start().await;
+    let c = connect(&server, None).await.with_concurrency(4);
+    let objects: Vec<Value> = (0..40)
+        .map(|i| cm(&format!("c{i}"), json!({"i": i.to_string()})))
+        .collect();
+    // Every write takes a while, so parallel requests overlap.
+    server.inject(Fault {
+        matcher: Matcher::Request {
+            method: Some("PATCH".into()),
+            path_contains: "/configmaps/c".into(),
+        },
+        action: FaultAction::Delay(Duration::from_millis(30)),
+        times: 1000,
+    });
+    c.apply_all(&objects, ApplyOptions::default())
+        .await
+        .unwrap();
+    let max = server.max_in_flight();
+    assert!(max <= 4, "at most 4 requests in flight, saw {max}");
+    assert!(
+        max >= 2,
+        "objects of one kind are applied in parallel, saw {max}"
+    );
+}

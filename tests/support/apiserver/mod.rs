@@ -90,6 +90,8 @@ impl Logged {
 }
 
 struct Inner {
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
     store: Mutex<Store>,
     log: Mutex<Vec<Logged>>,
     faults: Mutex<Vec<Fault>>,
@@ -177,6 +179,18 @@ fn verb_of(method: &str, path: &str, content_type: &str) -> &'static str {
 }
 
 async fn serve(
+    inner: Arc<Inner>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    use std::sync::atomic::Ordering;
+    let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    inner.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let out = serve_inner(inner.clone(), req).await;
+    inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+    out
+}
+
+async fn serve_inner(
     inner: Arc<Inner>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::io::Error> {
@@ -386,6 +400,8 @@ impl TestApiServer {
         let kubeconfig_path = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig_path, kubeconfig(&url, &ca_pem)).expect("kubeconfig written");
         let inner = Arc::new(Inner {
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
             store: Mutex::new(Store::new()),
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
@@ -432,6 +448,13 @@ impl TestApiServer {
     /// Requests from index `from` (as returned by `requests().len()`) on.
     pub fn requests_since(&self, from: usize) -> Vec<Logged> {
         self.inner.log.lock().unwrap()[from..].to_vec()
+    }
+
+    /// The most requests that were ever in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Adds a fault.
