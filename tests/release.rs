@@ -859,3 +859,36 @@ async fn uninstall_with_history_then_install_again() {
         "one"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hook_objects_such_as_the_chart_test_pod_are_recorded_not_applied() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "hdfs", 2).await;
+    let out = action::install(
+        &c,
+        &hdfs(),
+        &values(&[POC], &["tests.enabled=true"]),
+        &opts("hdfs"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.manifest.contains("name: hdfs-test"),
+        "the test Pod is part of the recorded manifest"
+    );
+    assert!(
+        server.object("", "pods", "hdfs", "hdfs-test").is_none(),
+        "but not applied"
+    );
+    assert!(out.lines.iter().all(|l| !l.object.contains("hdfs-test")));
+    action::upgrade(
+        &c,
+        &hdfs(),
+        &values(&[POC], &[]),
+        &opts("hdfs"),
+        ValuesMode::Reset,
+        false,
+    )
+    .await
+    .unwrap();
+}

@@ -25,6 +25,8 @@ pub const RELEASE_NAMESPACE_ANNOTATION: &str = "windlass.io/release-namespace";
 pub const RESOURCE_POLICY: &str = "windlass.io/resource-policy";
 /// Helm's equivalent, honoured too.
 pub const HELM_RESOURCE_POLICY: &str = "helm.sh/resource-policy";
+/// Annotation marking a hook object (e.g. `test`), which releases do not apply.
+pub const HOOK_ANNOTATION: &str = "windlass.io/hook";
 
 /// An operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -249,10 +251,20 @@ fn with_ownership(obj: &Value, release: &str, namespace: &str) -> Value {
     o
 }
 
+/// Whether an object is a hook (`windlass.io/hook` or Helm's
+/// `helm.sh/hook`), such as a chart's test Pod: recorded with the release
+/// but never applied, pruned or deleted by it.
+fn is_hook(obj: &Value) -> bool {
+    let a = &obj["metadata"]["annotations"];
+    a.get(HOOK_ANNOTATION).is_some() || a.get("helm.sh/hook").is_some()
+}
+
+/// The objects of a recorded manifest that the release manages (hooks left out).
 fn objects_of(manifest: &str) -> Result<Vec<Value>, render::ManifestError> {
     Ok(render::manifest::split("release manifest", manifest)?
         .into_iter()
         .map(|m| m.object)
+        .filter(|o| !is_hook(o))
         .collect())
 }
 
