@@ -507,7 +507,12 @@ impl Cluster {
     /// Replaces an object; `metadata.resourceVersion` must be the one read,
     /// so a concurrent change fails with [`ClusterError::Conflict`].
     pub async fn replace(&self, obj: &Value) -> Result<Value, ClusterError> {
-        let (info, obj) = self.prepare(obj).await?;
+        let (info, mut obj) = self.prepare(obj).await?;
+        // An update that carries managedFields replaces the server's
+        // ownership records with them; leave them to the server.
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
         let name = obj["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
