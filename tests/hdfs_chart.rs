@@ -845,3 +845,16 @@ fn every_schema_property_is_described() {
         "properties without a description: {missing:?}"
     );
 }
+
+#[test]
+fn misspelt_values_get_a_did_you_mean() {
+    let err = try_render_hdfs(
+        "hdfs",
+        "data",
+        &["tests/fixtures/hdfs-invalid/nested-typo.yaml"],
+        &["nmenode.heapSize=2g"],
+    )
+    .unwrap_err();
+    assert!(err.contains("/datanode/replica: `replica` is not allowed here (the schema allows no such key); did you mean `replicas`?"), "{err}");
+    assert!(err.contains("did you mean `namenode`?"), "{err}");
+}

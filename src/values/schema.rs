@@ -79,11 +79,17 @@ pub fn validate(
             // Point at each unexpected key itself, so the user sees where it
             // is and which layer set it.
             jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed = allowed_keys(schema, &e.schema_path().to_string());
                 for key in unexpected {
                     let escaped = key.replace('~', "~0").replace('/', "~1");
+                    let hint = suggest(key, &allowed)
+                        .map(|k| format!("; did you mean `{k}`?"))
+                        .unwrap_or_default();
                     out.push((
                         format!("{at}/{escaped}"),
-                        format!("`{key}` is not allowed here (the schema allows no such key)"),
+                        format!(
+                            "`{key}` is not allowed here (the schema allows no such key){hint}"
+                        ),
                     ));
                 }
             }
@@ -93,6 +99,29 @@ pub fn validate(
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// The property names the schema allows where `additionalProperties` failed.
+fn allowed_keys(schema: &Value, schema_path: &str) -> Vec<String> {
+    let Some(parent) = schema_path.strip_suffix("/additionalProperties") else {
+        return Vec::new();
+    };
+    schema
+        .pointer(parent)
+        .and_then(|node| node.get("properties"))
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The allowed key closest to a misspelt one, if it is close enough.
+fn suggest<'a>(key: &str, allowed: &'a [String]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|a| (strsim::damerau_levenshtein(key, a), a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a.as_str())
 }
 
 #[cfg(test)]
@@ -125,6 +154,29 @@ mod tests {
         assert!(
             errs.iter()
                 .all(|e| !e.0.contains("global") && !e.0.contains("sub")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn misspelt_keys_get_a_suggestion() {
+        let schema = json!({"type": "object", "additionalProperties": false,
+            "properties": {"datanode": {"type": "object", "additionalProperties": false, "properties": {"replicas": {}, "volumesPerPod": {}}}}});
+        let errs = validate(
+            "c",
+            &schema,
+            &json!({"datanode": {"replica": 3, "zzz": 1}}),
+            &[],
+        )
+        .unwrap();
+        assert!(
+            errs.iter()
+                .any(|e| e.0 == "/datanode/replica" && e.1.ends_with("did you mean `replicas`?")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.0 == "/datanode/zzz" && !e.1.contains("did you mean")),
             "{errs:?}"
         );
     }
