@@ -87,24 +87,8 @@ pub async fn upgrade(
             opts.release, ctx.namespace
         )));
     }
-    let merged_user = |history: &[Release]| {
-        let mut u = user.clone();
-        if mode == ValuesMode::Reuse {
-            if let Some(prev) = history
-                .iter()
-                .rev()
-                .find(|r| r.status == Status::Deployed)
-                .or(history.last())
-            {
-                let mut v = prev.config.clone();
-                values::overlay(&mut v, user.values.clone());
-                u = UserValues::from_value(v, "previous values with --reuse-values");
-            }
-        }
-        u
-    };
     if opts.dry_run != DryRun::None {
-        let u = merged_user(&history);
+        let u = upgrade_values(user, &history, mode);
         let revision = history.last().map(|r| r.revision + 1).unwrap_or(1);
         let (rendered, computed) =
             render_for(ctx, chart, &u, &opts.release, revision, false).await?;
@@ -126,7 +110,7 @@ pub async fn upgrade(
         .await;
     }
     locked(ctx, &opts.release, async |history: Vec<Release>| {
-        let u = merged_user(&history);
+        let u = upgrade_values(user, &history, mode);
         let revision = history.last().map(|r| r.revision + 1).unwrap_or(1);
         let (rendered, computed) =
             render_for(ctx, chart, &u, &opts.release, revision, false).await?;

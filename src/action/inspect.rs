@@ -25,39 +25,18 @@ pub async fn store_history(ctx: &Context, name: &str) -> Vec<Release> {
 
 /// One revision (default: the latest).
 pub async fn get(ctx: &Context, name: &str, revision: Option<u64>) -> Result<Release, ActionError> {
-    let h = history(ctx, name).await?;
+    let mut h = history(ctx, name).await?;
     match revision {
-        None => Ok(h
-            .last()
-            .cloned()
-            .unwrap_or_else(|| unreachable_release(name))),
+        None => h.pop().ok_or_else(|| {
+            ActionError::State(format!(
+                "release {name} not found in namespace {}",
+                ctx.namespace
+            ))
+        }),
         Some(r) => h
             .into_iter()
             .find(|x| x.revision == r)
             .ok_or_else(|| ActionError::State(format!("release {name} has no revision {r}"))),
-    }
-}
-
-fn unreachable_release(name: &str) -> Release {
-    // history() never returns an empty list; keep a harmless value anyway.
-    Release {
-        name: name.to_string(),
-        namespace: String::new(),
-        revision: 0,
-        status: Status::Failed,
-        description: String::new(),
-        first_deployed: String::new(),
-        last_deployed: String::new(),
-        chart: ChartRef {
-            name: String::new(),
-            version: String::new(),
-            app_version: String::new(),
-            digest: String::new(),
-        },
-        config: Value::Null,
-        computed: Value::Null,
-        manifest: String::new(),
-        notes: String::new(),
     }
 }
 
@@ -154,14 +133,7 @@ pub async fn diff_upgrade(
 ) -> Result<Vec<crate::diff::Item>, ActionError> {
     release::validate_name(name)?;
     let history = ctx.store().history(name).await?;
-    let mut u = user.clone();
-    if mode == ValuesMode::Reuse {
-        if let Some(prev) = history.iter().rev().find(|r| r.status == Status::Deployed) {
-            let mut v = prev.config.clone();
-            values::overlay(&mut v, user.values.clone());
-            u = UserValues::from_value(v, "previous values with --reuse-values");
-        }
-    }
+    let u = upgrade_values(user, &history, mode);
     let is_install = history.iter().all(|r| r.status == Status::Uninstalled);
     let revision = history.last().map(|r| r.revision + 1).unwrap_or(1);
     let (rendered, _) = render_for(ctx, chart, &u, name, revision, is_install).await?;

@@ -173,6 +173,28 @@ pub enum ValuesMode {
     Reuse,
 }
 
+/// The values an upgrade renders with: with `--reuse-values`, the last
+/// deployed revision's (else the latest revision's) values with the new
+/// ones laid over them; otherwise only the new ones.
+fn upgrade_values(user: &UserValues, history: &[Release], mode: ValuesMode) -> UserValues {
+    if mode == ValuesMode::Reset {
+        return user.clone();
+    }
+    let prev = history
+        .iter()
+        .rev()
+        .find(|r| r.status == Status::Deployed)
+        .or(history.last());
+    match prev {
+        None => user.clone(),
+        Some(prev) => {
+            let mut v = prev.config.clone();
+            values::overlay(&mut v, user.values.clone());
+            UserValues::from_value(v, "previous values with --reuse-values")
+        }
+    }
+}
+
 /// One object's line in an operation summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {

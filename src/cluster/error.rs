@@ -1,8 +1,6 @@
 //! Cluster errors in the user's terms: what was being done, to which
 //! object, and what to do about it.
 
-use std::fmt;
-
 /// A field another field manager owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldConflict {
@@ -186,26 +184,6 @@ fn describe_causes(causes: &[Cause], message: &str, name: &str) -> String {
         }
     }
     out
-}
-
-impl ClusterError {
-    /// Whether retrying the same request may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ClusterError::Unreachable { .. } | ClusterError::Server { .. }
-        )
-    }
-}
-
-/// What a request was doing, for messages: `apply StatefulSet hdfs/hdfs-datanode`.
-#[derive(Debug, Clone)]
-pub struct Action(pub String);
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 fn quoted(s: &str) -> Option<String> {

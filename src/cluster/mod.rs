@@ -589,6 +589,18 @@ impl Cluster {
     /// so the server validates it (422s, immutable fields, conflicts) before
     /// anything is written, and the result is compared with the live object.
     pub async fn plan(&self, objects: &[Value], force: bool) -> Result<Vec<Planned>, ClusterError> {
+        self.plan_with(objects, force, true).await
+    }
+
+    /// [`Cluster::plan`]; with `check_new` false, objects that do not exist
+    /// are not dry-run (their `after` is the object as given), which saves
+    /// a request per object when only the writes matter.
+    async fn plan_with(
+        &self,
+        objects: &[Value],
+        force: bool,
+        check_new: bool,
+    ) -> Result<Vec<Planned>, ClusterError> {
         let mut prepared = Vec::with_capacity(objects.len());
         for o in objects {
             prepared.push(self.prepare(o).await?);
@@ -614,6 +626,15 @@ impl Cluster {
                     ))
                     .cloned();
                 async move {
+                    if before.is_none() && !check_new {
+                        return Ok(Planned {
+                            after: obj.clone(),
+                            object: obj,
+                            namespaced: info.namespaced,
+                            change: Change::Create,
+                            before,
+                        });
+                    }
                     let after = self.apply(&obj, dry).await?;
                     let change = match &before {
                         None => Change::Create,
@@ -675,75 +696,18 @@ impl Cluster {
         objects: &[Value],
         opts: ApplyOptions,
     ) -> Result<ApplyReport, ClusterError> {
-        let mut prepared = Vec::with_capacity(objects.len());
-        for o in objects {
-            prepared.push(self.prepare(o).await?);
+        let plan = self.plan_with(objects, opts.force, false).await?;
+        if !opts.dry_run {
+            self.execute(&plan, opts.force).await?;
         }
-        let live = self.live_state(&prepared).await?;
         let mut report = ApplyReport::default();
-        let mut i = 0;
-        while i < prepared.len() {
-            let kind = prepared[i].1["kind"].clone();
-            let mut j = i;
-            while j < prepared.len() && prepared[j].1["kind"] == kind {
-                j += 1;
+        for p in &plan {
+            let id = describe(&p.object);
+            match p.change {
+                Change::Create => report.created.push(id),
+                Change::Update => report.updated.push(id),
+                Change::Unchanged => report.unchanged.push(id),
             }
-            let group = &prepared[i..j];
-            let results: Vec<(String, &'static str)> =
-                futures::stream::iter(group.iter().map(|(info, obj)| {
-                    let ns = obj["metadata"]["namespace"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string();
-                    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-                    let existing = live.get(&object_key(
-                        &info.api_resource.api_version,
-                        &info.api_resource.kind,
-                        &ns,
-                        &name,
-                    ));
-                    async move {
-                        let id = describe(obj);
-                        match existing {
-                            None => {
-                                self.apply(obj, opts).await?;
-                                Ok::<_, ClusterError>((id, "created"))
-                            }
-                            Some(current) => {
-                                let would = self
-                                    .apply(
-                                        obj,
-                                        ApplyOptions {
-                                            dry_run: true,
-                                            ..opts
-                                        },
-                                    )
-                                    .await?;
-                                if comparable(&would) == comparable(current) {
-                                    Ok((id, "unchanged"))
-                                } else {
-                                    if !opts.dry_run {
-                                        self.apply(obj, opts).await?;
-                                    }
-                                    Ok((id, "updated"))
-                                }
-                            }
-                        }
-                    }
-                }))
-                .buffer_unordered(self.concurrency)
-                .try_collect()
-                .await?;
-            let mut results = results;
-            results.sort();
-            for (id, what) in results {
-                match what {
-                    "created" => report.created.push(id),
-                    "updated" => report.updated.push(id),
-                    _ => report.unchanged.push(id),
-                }
-            }
-            i = j;
         }
         Ok(report)
     }
