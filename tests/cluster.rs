@@ -302,27 +302,7 @@ async fn apply_conflicts_name_the_other_manager_and_field() {
         .await
         .unwrap();
     // `kubectl scale` through the scale subresource, with the real client.
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&server.kubeconfig).unwrap(),
-            &Default::default(),
-        )
-        .await
-        .unwrap(),
-    )
-    .unwrap();
-    let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
-        kube::Api::namespaced(client, "default");
-    api.patch_scale(
-        "dn",
-        &kube::api::PatchParams {
-            field_manager: Some("kubectl-scale".into()),
-            ..Default::default()
-        },
-        &kube::api::Patch::Merge(json!({"spec": {"replicas": 5}})),
-    )
-    .await
-    .unwrap();
+    server.scale_as("kubectl-scale", "default", "dn", 5).await;
     let live = c
         .get("apps/v1", "StatefulSet", None, "dn")
         .await

@@ -370,27 +370,11 @@ async fn drift_names_the_field_and_its_manager_and_fix_restores() {
     assert!(out(&o).contains("release hdfs matches its deployed revision"));
 
     // Out of band: kubectl scale, and a deleted ConfigMap.
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig).unwrap();
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let sts: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
-        kube::Api::namespaced(client.clone(), "hdfs");
-    sts.patch_scale(
-        "hdfs-datanode",
-        &kube::api::PatchParams {
-            field_manager: Some("kubectl-scale".into()),
-            ..Default::default()
-        },
-        &kube::api::Patch::Merge(json!({"spec": {"replicas": 5}})),
-    )
-    .await
-    .unwrap();
+    server
+        .scale_as("kubectl-scale", "hdfs", "hdfs-datanode", 5)
+        .await;
     let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-        kube::Api::namespaced(client, "hdfs");
+        kube::Api::namespaced(server.client("test").await, "hdfs");
     cms.delete("hdfs-config", &Default::default())
         .await
         .unwrap();

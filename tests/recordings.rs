@@ -11,18 +11,6 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use support::apiserver::TestApiServer;
 
-async fn client(server: &TestApiServer, context: &str) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig).unwrap();
-    let opts = kube::config::KubeConfigOptions {
-        context: Some(context.into()),
-        ..Default::default()
-    };
-    let config = kube::Config::from_custom_kubeconfig(kc, &opts)
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
-}
-
 async fn send(client: &kube::Client, request: &Value) -> (u16, Value) {
     let method = request["method"].as_str().unwrap();
     let mut builder = http::Request::builder()
@@ -70,8 +58,8 @@ fn causes(body: &Value) -> Vec<(Value, Value)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_server_answers_like_the_recorded_api_server() {
     let server = TestApiServer::start().await;
-    let ok = client(&server, "test").await;
-    let bad = client(&server, "bad-token").await;
+    let ok = server.client("test").await;
+    let bad = server.client("bad-token").await;
     let dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8s-api-recordings");
     let mut files: Vec<_> = std::fs::read_dir(&dir)

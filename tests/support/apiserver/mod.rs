@@ -435,6 +435,38 @@ impl TestApiServer {
         }
     }
 
+    /// A raw kube-rs client for a kubeconfig context (`test` or
+    /// `bad-token`), for tests that act as another tool would.
+    pub async fn client(&self, context: &str) -> kube::Client {
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
+        let opts = kube::config::KubeConfigOptions {
+            context: Some(context.into()),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kc, &opts)
+            .await
+            .expect("kubeconfig context");
+        kube::Client::try_from(config).expect("client")
+    }
+
+    /// Scales a StatefulSet through its scale subresource as field manager
+    /// `manager`, the way `kubectl scale` does.
+    pub async fn scale_as(&self, manager: &str, ns: &str, name: &str, replicas: i64) {
+        let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+            kube::Api::namespaced(self.client("test").await, ns);
+        let params = kube::api::PatchParams {
+            field_manager: Some(manager.into()),
+            ..Default::default()
+        };
+        api.patch_scale(
+            name,
+            &params,
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": replicas}})),
+        )
+        .await
+        .expect("scale");
+    }
+
     /// The kubeconfig's path.
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig
