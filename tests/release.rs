@@ -206,7 +206,7 @@ async fn install_upgrade_rollback_history_uninstall() {
     // A claim a StatefulSet made holds data: uninstall leaves it and says so.
     let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data0-hdfs-datanode-0", "namespace": "hdfs"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}});
     c.cluster.apply(&pvc, Default::default()).await.unwrap();
-    let gone = action::uninstall(&c, "hdfs", false, true, Duration::from_secs(5))
+    let gone = action::uninstall(&c, "hdfs", &uninstall_opts(false, true))
         .await
         .unwrap();
     assert_eq!(gone.claims, ["data0-hdfs-datanode-0"]);
@@ -451,7 +451,7 @@ async fn large_records_are_chunked_and_read_back() {
     let back = action::get(&c, "big", None).await.unwrap();
     assert_eq!(back.manifest, out.manifest);
     assert_eq!(back.status, Status::Deployed);
-    action::uninstall(&c, "big", false, false, Duration::from_secs(5))
+    action::uninstall(&c, "big", &uninstall_opts(false, false))
         .await
         .unwrap();
     assert!(
@@ -701,7 +701,7 @@ async fn failing_any_request_of_an_upgrade_never_records_a_wrong_deploy() {
             let deployed: Vec<_> = h.iter().filter(|r| r.status == Status::Deployed).collect();
             let live = config_map(&server, "apps", "r-main")["data"]["value"].clone();
             if let Some(d) = deployed.iter().max_by_key(|r| r.revision) {
-                let recorded = if d.manifest.contains("value: \"two\"") {
+                let recorded = if d.manifest.contains("value: two\n") {
                     "two"
                 } else {
                     "one"
@@ -835,7 +835,7 @@ async fn uninstall_with_history_then_install_again() {
     )
     .await
     .is_err());
-    let gone = action::uninstall(&c, "r", true, false, Duration::from_secs(5))
+    let gone = action::uninstall(&c, "r", &uninstall_opts(true, false))
         .await
         .unwrap();
     assert!(
@@ -891,4 +891,13 @@ async fn hook_objects_such_as_the_chart_test_pod_are_recorded_not_applied() {
     )
     .await
     .unwrap();
+}
+
+fn uninstall_opts(keep_history: bool, wait: bool) -> action::UninstallOptions {
+    action::UninstallOptions {
+        keep_history,
+        wait,
+        timeout: Duration::from_secs(5),
+        ..Default::default()
+    }
 }

@@ -453,7 +453,7 @@ async fn deploy(
         }
         ctx.cluster.execute(&plan, opts.force_conflicts).await?;
         for obj in &to_delete {
-            ctx.cluster.delete_object(obj).await?;
+            ctx.cluster.delete_object(obj, &DeleteOptions::default()).await?;
             (ctx.progress)(&format!("deleted {}", crate::cluster::describe(obj)));
         }
         if opts.wait {
@@ -521,7 +521,12 @@ async fn atomic_undo(
                 if is_data_kind(p.object["kind"].as_str().unwrap_or("")) {
                     continue;
                 }
-                if ctx.cluster.delete_object(&p.object).await.is_ok() {
+                if ctx
+                    .cluster
+                    .delete_object(&p.object, &DeleteOptions::default())
+                    .await
+                    .is_ok()
+                {
                     removed += 1;
                 }
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::chart::Chart;
-use crate::cluster::{Change, Cluster, ClusterError, Planned};
+use crate::cluster::{Change, Cluster, ClusterError, DeleteOptions, Planned, Propagation};
 use crate::release::lock::{Lock, LockError};
 use crate::release::{self, ChartRef, Release, ReleaseError, Status};
 use crate::render::{self, RenderOptions};
@@ -450,4 +450,4 @@ pub use inspect::{
     diff_revisions, diff_rollback, diff_upgrade, drift, fix_drift, get, history, list,
     store_history, Drift, DriftState,
 };
-pub use uninstall::{uninstall, Uninstalled};
+pub use uninstall::{uninstall, UninstallOptions, Uninstalled};

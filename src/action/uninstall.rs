@@ -17,16 +17,41 @@ pub struct Uninstalled {
     pub kept_history: bool,
 }
 
+/// How to uninstall.
+#[derive(Debug, Clone)]
+pub struct UninstallOptions {
+    /// Keep the records (status uninstalled) instead of deleting them.
+    pub keep_history: bool,
+    /// Wait until every deleted object is gone from the cluster.
+    pub wait: bool,
+    /// How long `wait` waits.
+    pub timeout: Duration,
+    /// What happens to the deleted objects' dependents (pods of a
+    /// StatefulSet, say).
+    pub cascade: Propagation,
+}
+
+impl Default for UninstallOptions {
+    fn default() -> Self {
+        UninstallOptions {
+            keep_history: false,
+            wait: false,
+            timeout: Duration::from_secs(300),
+            cascade: Propagation::Background,
+        }
+    }
+}
+
 /// Uninstalls a release: deletes its objects in reverse install order,
 /// keeps volumes, claims and keep-annotated objects, and lists the claims
-/// that still hold the release's data.
+/// that still hold the release's data. Deletion is asynchronous on a real
+/// cluster; with `wait` it returns only when every object is gone.
 pub async fn uninstall(
     ctx: &Context,
     name: &str,
-    keep_history: bool,
-    wait: bool,
-    timeout: Duration,
+    opts: &UninstallOptions,
 ) -> Result<Uninstalled, ActionError> {
+    let keep_history = opts.keep_history;
     release::validate_name(name)?;
     locked(ctx, name, async |history: Vec<Release>| {
         let Some(latest) = history
@@ -71,38 +96,27 @@ pub async fn uninstall(
                 out.kept.push(id);
                 continue;
             }
-            if ctx.cluster.delete_object(&prepared).await? {
+            let delete = DeleteOptions {
+                propagation: opts.cascade,
+                ..Default::default()
+            };
+            if ctx.cluster.delete_object(&prepared, &delete).await? {
                 (ctx.progress)(&format!("deleted {id}"));
                 out.deleted.push(id);
                 deleted.push(prepared);
             }
         }
-        if wait {
-            let deadline = tokio::time::Instant::now() + timeout;
-            for obj in &deleted {
-                let (info, o) = ctx.cluster.prepare(obj).await?;
-                while ctx
-                    .cluster
-                    .get(
-                        &info.api_resource.api_version,
-                        &info.api_resource.kind,
-                        o["metadata"]["namespace"].as_str(),
-                        o["metadata"]["name"].as_str().unwrap_or(""),
-                    )
-                    .await?
-                    .is_some()
-                {
-                    if tokio::time::Instant::now() > deadline {
-                        return Err(ActionError::Failed {
-                            message: format!(
-                                "timed out waiting for {} to be deleted",
-                                crate::cluster::describe(&o)
-                            ),
-                        });
+        if opts.wait {
+            ctx.cluster
+                .wait_deleted(&deleted, opts.timeout, ctx.poll, &|left| {
+                    if let Some(first) = left.first() {
+                        (ctx.progress)(&format!(
+                            "waiting for {} deleted object(s) to go: {first}",
+                            left.len()
+                        ));
                     }
-                    tokio::time::sleep(ctx.poll).await;
-                }
-            }
+                })
+                .await?;
         }
         // Claims the StatefulSets' volumeClaimTemplates made: <claim>-<sts>-<n>.
         let mut prefixes = Vec::new();

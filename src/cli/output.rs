@@ -24,7 +24,7 @@ pub enum Format {
 pub fn print_structured(v: &Value, f: Format) -> anyhow::Result<()> {
     let text = match f {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(v)?),
-        _ => serde_yaml::to_string(v)?,
+        _ => windlass::yaml::to_string(v) + "\n",
     };
     super::print_out(&text)
 }

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use windlass::action;
-use windlass::cluster::Cluster;
+use windlass::cluster::{Cluster, Propagation};
 
 use super::output::parse_duration;
 use super::{block_on, output, ClusterArgs};
@@ -18,9 +18,16 @@ pub struct Args {
     /// Keep the release's history (status uninstalled) instead of deleting its records.
     #[arg(long)]
     pub keep_history: bool,
-    /// Wait until the deleted objects are gone.
+    /// Wait until every deleted object is gone from the cluster (finalizers
+    /// and the garbage collector can keep objects for a while after a delete).
     #[arg(long)]
     pub wait: bool,
+    /// What happens to dependents of the deleted objects (the pods of a
+    /// StatefulSet): `background` deletes them after the object (as kubectl
+    /// and Helm do), `foreground` keeps the object until they are gone,
+    /// `orphan` leaves them running.
+    #[arg(long, default_value = "background", value_name = "background|foreground|orphan")]
+    pub cascade: Propagation,
     /// How long --wait waits (e.g. 300s, 5m).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
@@ -31,14 +38,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let cluster = Cluster::connect(&args.cluster.options()).await?;
         let ctx = output::context(cluster);
         let ns = ctx.namespace.clone();
-        let out = action::uninstall(
-            &ctx,
-            &args.release,
-            args.keep_history,
-            args.wait,
-            args.timeout,
-        )
-        .await?;
+        let opts = action::UninstallOptions {
+            keep_history: args.keep_history,
+            wait: args.wait,
+            timeout: args.timeout,
+            cascade: args.cascade,
+        };
+        let out = action::uninstall(&ctx, &args.release, &opts).await?;
         Ok::<_, anyhow::Error>((out, ns))
     })??;
     let mut text = format!(

@@ -132,6 +132,15 @@ pub enum ClusterError {
         /// Attempts made.
         attempts: usize,
     },
+    /// A 500 without a reason: the server refused the object itself (a
+    /// wrong type, an unknown field, duplicate list keys). Not retried.
+    #[error("{action}: the API server refused it: {}", refusal(message))]
+    Refused {
+        /// What was being done.
+        action: String,
+        /// The server's message.
+        message: String,
+    },
     /// Any other API error.
     #[error("{action}: {code} {reason}: {message}")]
     Api {
@@ -184,6 +193,16 @@ fn describe_causes(causes: &[Cause], message: &str, name: &str) -> String {
         }
     }
     out
+}
+
+/// `failed to create typed patch object (/x; apps/v1, Kind=StatefulSet):
+/// .spec.replicas: expected ...` names the object twice over; the action
+/// already names it, so keep the field and the problem.
+fn refusal(message: &str) -> &str {
+    match message.strip_prefix("failed to create typed patch object (") {
+        Some(rest) => rest.split_once("): ").map_or(message, |(_, tail)| tail),
+        None => message,
+    }
 }
 
 fn quoted(s: &str) -> Option<String> {
@@ -243,6 +262,7 @@ pub(crate) fn map(e: kube::Error, action: &str, server: &str, attempts: usize) -
                         })
                         .collect(),
                 },
+                500 if status.reason.is_empty() => ClusterError::Refused { action, message },
                 429 | 500..=599 => ClusterError::Server {
                     action,
                     code,

@@ -2,6 +2,7 @@
 //! from a kubeconfig, discovery, server-side apply, get, list, delete,
 //! create and update, with retries, bounded concurrency and readiness checks.
 
+mod delete;
 pub mod error;
 pub mod ready;
 
@@ -12,12 +13,13 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use futures::{StreamExt, TryStreamExt};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+pub use delete::{DeleteOptions, Propagation};
 pub use error::{Cause, ClusterError, FieldConflict};
 
 /// Field manager name for server-side apply.
@@ -107,9 +109,18 @@ pub fn describe(obj: &Value) -> String {
     }
 }
 
-fn is_retryable(e: &kube::Error) -> bool {
+/// Whether a failed request can succeed if sent again. A 500 is retried
+/// only when its Status says the server itself failed (`InternalError`,
+/// `ServerTimeout`); a 500 without a reason is the server refusing the
+/// object (server-side apply's type errors, duplicate list keys, unknown
+/// fields: recordings 33-40 and 63-65), which no retry can change.
+pub(crate) fn is_retryable(e: &kube::Error) -> bool {
     match e {
-        kube::Error::Api(s) => s.code == 429 || (500..=504).contains(&s.code),
+        kube::Error::Api(s) => match s.code {
+            429 | 502 | 503 | 504 => true,
+            500 => matches!(s.reason.as_str(), "InternalError" | "ServerTimeout"),
+            _ => false,
+        },
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,
         _ => false,
     }
@@ -117,7 +128,7 @@ fn is_retryable(e: &kube::Error) -> bool {
 
 fn retry_after(e: &kube::Error) -> Option<Duration> {
     match e {
-        kube::Error::Api(s) if s.code == 429 => s
+        kube::Error::Api(s) if is_retryable(e) => s
             .details
             .as_ref()
             .map(|d| d.retry_after_seconds)
@@ -347,7 +358,7 @@ impl Cluster {
             })
     }
 
-    fn api(&self, info: &ResourceInfo, namespace: Option<&str>) -> Api<DynamicObject> {
+    pub(crate) fn api(&self, info: &ResourceInfo, namespace: Option<&str>) -> Api<DynamicObject> {
         match (info.namespaced, namespace) {
             (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &info.api_resource),
             (true, None) => {
@@ -466,26 +477,6 @@ impl Cluster {
             .collect())
     }
 
-    /// Deletes an object with foreground propagation. Returns whether it
-    /// existed; a missing object is not an error.
-    pub async fn delete(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<bool, ClusterError> {
-        let info = self.resolve(api_version, kind).await?;
-        let api = self.api(&info, namespace);
-        let action = format!("delete {kind} {name}");
-        let params = DeleteParams::foreground();
-        match self.retrying(&action, || api.delete(name, &params)).await {
-            Ok(_) => Ok(true),
-            Err(ClusterError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Creates an object (fails with AlreadyExists when it exists).
     pub async fn create(&self, obj: &Value) -> Result<Value, ClusterError> {
         let (info, obj) = self.prepare(obj).await?;
@@ -543,18 +534,6 @@ impl Cluster {
         let action = format!("list {kind} in all namespaces");
         let list = self.retrying(&action, || api.list(&params)).await?;
         Ok(list.items.into_iter().map(Self::to_value).collect())
-    }
-
-    /// Deletes the object a manifest describes (see [`Cluster::delete`]).
-    pub async fn delete_object(&self, obj: &Value) -> Result<bool, ClusterError> {
-        let (info, obj) = self.prepare(obj).await?;
-        self.delete(
-            &info.api_resource.api_version,
-            &info.api_resource.kind,
-            obj["metadata"]["namespace"].as_str(),
-            obj["metadata"]["name"].as_str().unwrap_or_default(),
-        )
-        .await
     }
 
     /// The live objects of every (type, namespace) the prepared objects

@@ -113,12 +113,11 @@ pub fn with_overrides(chart: &Chart, opts: &PackageOptions) -> Result<Chart, Pac
         .get("Chart.yaml")
         .map(|f| String::from_utf8_lossy(&f.data).into_owned())
         .unwrap_or_default();
-    let mut doc: serde_yaml::Value =
-        serde_yaml::from_str(&original).map_err(|e| ChartError::Yaml {
-            path: chart.origin.join("Chart.yaml"),
-            error: e.into(),
-        })?;
-    if let serde_yaml::Value::Mapping(m) = &mut doc {
+    let mut doc = crate::yaml::parse(&original).map_err(|error| ChartError::Yaml {
+        path: chart.origin.join("Chart.yaml"),
+        error,
+    })?;
+    if let serde_json::Value::Object(m) = &mut doc {
         if let Some(v) = &opts.version {
             m.insert("version".into(), v.clone().into());
         }
@@ -126,10 +125,7 @@ pub fn with_overrides(chart: &Chart, opts: &PackageOptions) -> Result<Chart, Pac
             m.insert("appVersion".into(), v.clone().into());
         }
     }
-    let text = serde_yaml::to_string(&doc).map_err(|e| ChartError::Yaml {
-        path: chart.origin.join("Chart.yaml"),
-        error: e.into(),
-    })?;
+    let text = crate::yaml::to_string(&doc) + "\n";
     files.insert(
         "Chart.yaml".into(),
         ChartFile {

@@ -53,7 +53,9 @@ pub const INSTALL_ORDER: &[&str] = &[
 pub struct Manifest {
     /// `<chart>/templates/<file>` it came from.
     pub source: String,
-    /// The YAML document as rendered.
+    /// The object as YAML, exactly as it will be sent: the rendered
+    /// document read with Kubernetes' YAML rules and written back (so an
+    /// unquoted `0555` shows as `365`, and comments are gone).
     pub text: String,
     /// The parsed object.
     pub object: Value,
@@ -186,7 +188,7 @@ pub fn split(source: &str, rendered: &str) -> Result<Vec<Manifest>, ManifestErro
             .and_then(|m| m.get("namespace"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let text = doc.trim_matches('\n').to_string();
+        let text = crate::yaml::to_string(&object);
         out.push(Manifest {
             source: source.to_string(),
             text,
