@@ -453,7 +453,9 @@ async fn deploy(
         }
         ctx.cluster.execute(&plan, opts.force_conflicts).await?;
         for obj in &to_delete {
-            ctx.cluster.delete_object(obj, &DeleteOptions::default()).await?;
+            ctx.cluster
+                .delete_object(obj, &DeleteOptions::default())
+                .await?;
             (ctx.progress)(&format!("deleted {}", crate::cluster::describe(obj)));
         }
         if opts.wait {

@@ -26,7 +26,11 @@ pub struct Args {
     /// StatefulSet): `background` deletes them after the object (as kubectl
     /// and Helm do), `foreground` keeps the object until they are gone,
     /// `orphan` leaves them running.
-    #[arg(long, default_value = "background", value_name = "background|foreground|orphan")]
+    #[arg(
+        long,
+        default_value = "background",
+        value_name = "background|foreground|orphan"
+    )]
     pub cascade: Propagation,
     /// How long --wait waits (e.g. 300s, 5m).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]

@@ -98,8 +98,14 @@ impl Cluster {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<bool, ClusterError> {
-        self.delete_with(api_version, kind, namespace, name, &DeleteOptions::default())
-            .await
+        self.delete_with(
+            api_version,
+            kind,
+            namespace,
+            name,
+            &DeleteOptions::default(),
+        )
+        .await
     }
 
     /// Deletes an object as `opts` says. Returns whether it existed. The

@@ -455,7 +455,10 @@ mod tests {
             text.starts_with("n/ConfigMap/c (core): update\n@@"),
             "{text}"
         );
-        assert!(text.contains("-  b: \"2\"\n+  b: \"3\"\n+  c: \"4\""), "{text}");
+        assert!(
+            text.contains("-  b: \"2\"\n+  b: \"3\"\n+  c: \"4\""),
+            "{text}"
+        );
         assert!(has_changes(&items));
     }
 }

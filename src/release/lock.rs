@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError, DeleteOptions, Propagation};
 
 /// How long a Lease lives without renewal.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(30);
@@ -17,8 +17,8 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(30);
 /// The lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    /// Someone else holds it.
-    #[error("another operation on {release} is in progress (held by {holder} since {since}); it expires {expires} unless renewed")]
+    /// Someone else holds it, and renewed it while we watched.
+    #[error("another operation on {release} is in progress (held by {holder} since {since}); try again when it has finished")]
     InProgress {
         /// The release.
         release: String,
@@ -26,8 +26,18 @@ pub enum LockError {
         holder: String,
         /// When it was taken.
         since: String,
-        /// When it expires.
-        expires: String,
+    },
+    /// A terminating Lease did not go away.
+    #[error("the lock of {release} (Lease {lease}) is being deleted and did not go away within {seconds}s: {why}")]
+    Stuck {
+        /// The release.
+        release: String,
+        /// The Lease's name.
+        lease: String,
+        /// How long we waited.
+        seconds: u64,
+        /// What still holds it.
+        why: String,
     },
     /// The cluster refused.
     #[error(transparent)]
@@ -54,10 +64,6 @@ impl Drop for Lock {
 
 fn micro_time(t: SystemTime) -> String {
     humantime::format_rfc3339_micros(t).to_string()
-}
-
-fn parse_time(s: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(s).ok()
 }
 
 /// A unique identity for this holder: process, host and a counter, so two
@@ -98,13 +104,26 @@ fn lease(name: &str, namespace: &str, holder: &str, duration: Duration, acquired
     })
 }
 
-fn expiry(l: &Value) -> Option<SystemTime> {
-    let renewed = parse_time(l["spec"]["renewTime"].as_str()?)?;
-    Some(renewed + Duration::from_secs(l["spec"]["leaseDurationSeconds"].as_u64().unwrap_or(0)))
+/// How often a contended or terminating Lease is looked at again.
+fn poll_interval(duration: Duration) -> Duration {
+    (duration / 10).clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+fn lease_seconds(l: &Value, fallback: Duration) -> Duration {
+    l["spec"]["leaseDurationSeconds"]
+        .as_u64()
+        .map(Duration::from_secs)
+        .unwrap_or(fallback)
 }
 
 impl Lock {
-    /// Takes the lock of `release`, or fails at once if a live holder has it.
+    /// Takes the lock of `release`. When another holder has it, watches
+    /// the Lease: a renewal means the holder is alive, and this fails at
+    /// once; a Lease unchanged for its whole duration, as timed by this
+    /// process (never by comparing another machine's clock with ours, as
+    /// client-go's leader election does), was abandoned and is taken over.
+    /// A terminating Lease (an older windlass deleted it in the foreground)
+    /// is cleared and replaced.
     pub async fn acquire(
         cluster: Arc<Cluster>,
         namespace: &str,
@@ -114,68 +133,77 @@ impl Lock {
         let name = lease_name(release);
         let holder = identity();
         let now = micro_time(SystemTime::now());
-        let mut took_over_from = None;
-        match cluster
-            .create(&lease(&name, namespace, &holder, duration, &now))
-            .await
-        {
-            Ok(_) => {}
-            Err(ClusterError::AlreadyExists { .. }) => {
-                let Some(current) = cluster
-                    .get("coordination.k8s.io/v1", "Lease", Some(namespace), &name)
-                    .await?
-                else {
-                    // Released between our create and get: try once more.
-                    cluster
-                        .create(&lease(&name, namespace, &holder, duration, &now))
-                        .await?;
+        let poll = poll_interval(duration);
+        // (resourceVersion, when we first saw it) of another holder's Lease.
+        let mut watched: Option<(String, tokio::time::Instant)> = None;
+        loop {
+            match cluster
+                .create(&lease(&name, namespace, &holder, duration, &now))
+                .await
+            {
+                Ok(_) => {
                     return Ok(Self::start(
                         cluster, name, namespace, holder, duration, None,
-                    ));
-                };
-                let other = current["spec"]["holderIdentity"]
-                    .as_str()
-                    .unwrap_or("unknown")
-                    .to_string();
-                let expires = expiry(&current).unwrap_or(SystemTime::UNIX_EPOCH);
-                if expires > SystemTime::now() {
-                    return Err(LockError::InProgress {
-                        release: release.to_string(),
-                        holder: other,
-                        since: current["spec"]["acquireTime"]
-                            .as_str()
-                            .unwrap_or("?")
-                            .to_string(),
-                        expires: humantime::format_rfc3339_seconds(expires).to_string(),
-                    });
+                    ))
                 }
+                Err(ClusterError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let Some(current) = cluster
+                .get("coordination.k8s.io/v1", "Lease", Some(namespace), &name)
+                .await?
+            else {
+                continue; // released between our create and get
+            };
+            if current["metadata"]["deletionTimestamp"].is_string() {
+                clear_terminating(&cluster, &current, release, duration).await?;
+                continue;
+            }
+            let other = current["spec"]["holderIdentity"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let rv = current["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let abandoned = other.is_empty()
+                || watched.as_ref().is_some_and(|(seen, since)| {
+                    *seen == rv && since.elapsed() >= lease_seconds(&current, duration)
+                });
+            if abandoned {
                 let mut next = lease(&name, namespace, &holder, duration, &now);
-                next["metadata"]["resourceVersion"] =
-                    current["metadata"]["resourceVersion"].clone();
+                next["metadata"]["resourceVersion"] = json!(rv);
                 match cluster.replace(&next).await {
-                    Ok(_) => took_over_from = Some(other),
-                    Err(ClusterError::Conflict { .. }) => {
-                        return Err(LockError::InProgress {
-                            release: release.to_string(),
-                            holder: "another windlass that took over the expired lock just now"
-                                .into(),
-                            since: now,
-                            expires: "soon".into(),
-                        })
+                    Ok(_) => {
+                        let from = (!other.is_empty()).then_some(other);
+                        return Ok(Self::start(
+                            cluster, name, namespace, holder, duration, from,
+                        ));
                     }
+                    // Someone else took it over first: watch them instead.
+                    Err(ClusterError::Conflict { .. }) => watched = None,
+                    Err(ClusterError::NotFound { .. }) => watched = None,
                     Err(e) => return Err(e.into()),
                 }
+            } else {
+                match &watched {
+                    Some((seen, _)) if *seen != rv => {
+                        return Err(LockError::InProgress {
+                            release: release.to_string(),
+                            holder: other,
+                            since: current["spec"]["acquireTime"]
+                                .as_str()
+                                .unwrap_or("?")
+                                .to_string(),
+                        });
+                    }
+                    Some(_) => {}
+                    None => watched = Some((rv, tokio::time::Instant::now())),
+                }
             }
-            Err(e) => return Err(e.into()),
+            tokio::time::sleep(poll).await;
         }
-        Ok(Self::start(
-            cluster,
-            name,
-            namespace,
-            holder,
-            duration,
-            took_over_from,
-        ))
     }
 
     fn start(
@@ -201,7 +229,10 @@ impl Lock {
                 else {
                     continue;
                 };
-                if l["spec"]["holderIdentity"] != h.as_str() {
+                // Someone else's now, or being deleted: never renew it.
+                if l["spec"]["holderIdentity"] != h.as_str()
+                    || l["metadata"]["deletionTimestamp"].is_string()
+                {
                     return;
                 }
                 l["spec"]["renewTime"] = json!(micro_time(SystemTime::now()));
@@ -223,10 +254,12 @@ impl Lock {
         &self.holder
     }
 
-    /// Stops renewing and deletes the Lease if it is still ours.
+    /// Stops renewing and deletes the Lease if it is still ours: in the
+    /// background (a Lease has no dependents, so it is gone at once) and
+    /// only the very Lease we hold, unchanged since we read it.
     pub async fn release(self) -> Result<(), ClusterError> {
         self.renew.abort();
-        if let Some(l) = self
+        let Some(l) = self
             .cluster
             .get(
                 "coordination.k8s.io/v1",
@@ -235,18 +268,75 @@ impl Lock {
                 &self.name,
             )
             .await?
-        {
-            if l["spec"]["holderIdentity"] == self.holder.as_str() {
-                self.cluster
-                    .delete(
-                        "coordination.k8s.io/v1",
-                        "Lease",
-                        Some(&self.namespace),
-                        &self.name,
-                    )
-                    .await?;
-            }
+        else {
+            return Ok(());
+        };
+        if l["spec"]["holderIdentity"] != self.holder.as_str() {
+            return Ok(());
         }
-        Ok(())
+        let opts = DeleteOptions {
+            propagation: Propagation::Background,
+            uid: l["metadata"]["uid"].as_str().map(str::to_string),
+            resource_version: l["metadata"]["resourceVersion"]
+                .as_str()
+                .map(str::to_string),
+        };
+        match self
+            .cluster
+            .delete_with(
+                "coordination.k8s.io/v1",
+                "Lease",
+                Some(&self.namespace),
+                &self.name,
+                &opts,
+            )
+            .await
+        {
+            // Changed since we read it: someone took it over; it is theirs.
+            Ok(_) | Err(ClusterError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Clears a Lease left terminating by a foreground delete: removes its
+/// finalizers (conditional on the version we read, so only that very
+/// Lease), then waits until it is gone.
+async fn clear_terminating(
+    cluster: &Cluster,
+    current: &Value,
+    release: &str,
+    duration: Duration,
+) -> Result<(), LockError> {
+    let name = current["metadata"]["name"].as_str().unwrap_or_default();
+    if current["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+    {
+        let mut cleared = current.clone();
+        cleared["metadata"]["finalizers"] = json!([]);
+        match cluster.replace(&cleared).await {
+            Ok(_) | Err(ClusterError::NotFound { .. }) | Err(ClusterError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let wait = duration.max(Duration::from_secs(5));
+    let gone = cluster
+        .wait_deleted(
+            std::slice::from_ref(current),
+            wait,
+            poll_interval(duration),
+            &|_| {},
+        )
+        .await;
+    match gone {
+        Ok(()) => Ok(()),
+        Err(ClusterError::Timeout { not_ready, .. }) => Err(LockError::Stuck {
+            release: release.to_string(),
+            lease: name.to_string(),
+            seconds: wait.as_secs(),
+            why: not_ready.join("; "),
+        }),
+        Err(e) => Err(e.into()),
     }
 }

@@ -147,7 +147,9 @@ fn literal_safe(s: &str) -> bool {
     !s.chars()
         .any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{feff}')
         && !s.starts_with(['\n', ' '])
-        && !s.lines().any(|l| l.starts_with('\t') && l.trim().is_empty())
+        && !s
+            .lines()
+            .any(|l| l.starts_with('\t') && l.trim().is_empty())
 }
 
 /// Whether the string can be written without quotes and read back as

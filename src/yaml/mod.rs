@@ -117,7 +117,11 @@ fn scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value,
         Some(t) if is_core_tag(t, "str") || is_core_tag(t, "binary") => {
             return Ok(Value::String(text))
         }
-        Some(t) if ["int", "float", "bool", "null"].iter().any(|s| is_core_tag(t, s)) => {
+        Some(t)
+            if ["int", "float", "bool", "null"]
+                .iter()
+                .any(|s| is_core_tag(t, s)) =>
+        {
             resolve::plain(&text)
         }
         // Other tags (`!foo`) do not change the value.
@@ -136,9 +140,7 @@ fn scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value,
     // An explicit `!!int`/`!!float` that does not resolve to a number is
     // refused by go-yaml too.
     match tag {
-        Some(t)
-            if (is_core_tag(t, "int") || is_core_tag(t, "float")) && !value.is_number() =>
-        {
+        Some(t) if (is_core_tag(t, "int") || is_core_tag(t, "float")) && !value.is_number() => {
             Err(format!("cannot decode `{text}` as a {}", t.suffix))
         }
         Some(t) if is_core_tag(t, "bool") && !value.is_boolean() => {
@@ -175,19 +177,17 @@ impl Builder {
                 pending,
                 ..
             }) => match pending.take() {
-                None => {
-                    match resolve::key_string(&value) {
-                        Some(k) => *pending = Some(PendingKey::Key(k, mark)),
-                        None => {
-                            let what = if value.is_null() {
-                                "a null key (`~`, `null` or an empty key) cannot be a JSON key; quote it".to_string()
-                            } else {
-                                "a map or list cannot be a key".to_string()
-                            };
-                            self.fail(mark, what);
-                        }
+                None => match resolve::key_string(&value) {
+                    Some(k) => *pending = Some(PendingKey::Key(k, mark)),
+                    None => {
+                        let what = if value.is_null() {
+                            "a null key (`~`, `null` or an empty key) cannot be a JSON key; quote it".to_string()
+                        } else {
+                            "a map or list cannot be a key".to_string()
+                        };
+                        self.fail(mark, what);
                     }
-                }
+                },
                 Some(PendingKey::Key(k, key_mark)) => {
                     if explicit.contains(&k) {
                         let msg = format!("duplicate key `{k}` in a map");
@@ -299,8 +299,7 @@ mod tests {
     #[test]
     fn converts_keys_and_merges() {
         // `y` is a YAML 1.1 boolean, so the key is "true", as kubectl sends it.
-        let v = parse("base: &b {x: 1}\nderived:\n  <<: *b\n  y: 2\n8020: port\nz: yes\n")
-            .unwrap();
+        let v = parse("base: &b {x: 1}\nderived:\n  <<: *b\n  y: 2\n8020: port\nz: yes\n").unwrap();
         assert_eq!(
             v,
             json!({"base": {"x": 1}, "derived": {"x": 1, "true": 2}, "8020": "port", "z": true})
@@ -309,8 +308,8 @@ mod tests {
 
     #[test]
     fn explicit_keys_win_over_merged_ones() {
-        let v = parse("a: &a {p: 1, q: 1}\nb: &b {q: 2, r: 2}\nc:\n  <<: [*a, *b]\n  p: 3\n")
-            .unwrap();
+        let v =
+            parse("a: &a {p: 1, q: 1}\nb: &b {q: 2, r: 2}\nc:\n  <<: [*a, *b]\n  p: 3\n").unwrap();
         assert_eq!(v["c"], json!({"p": 3, "q": 1, "r": 2}));
         let v = parse("'<<': literal\n").unwrap();
         assert_eq!(v, json!({"<<": "literal"}));
@@ -391,7 +390,10 @@ mod kubectl_vectors {
         ("v: NULL", r#"{"v":null}"#),
         ("v:", r#"{"v":null}"#),
         ("v: 2024-01-02", r#"{"v":"2024-01-02"}"#),
-        ("v: 2001-12-14t21:59:43.10-05:00", r#"{"v":"2001-12-14t21:59:43.10-05:00"}"#),
+        (
+            "v: 2001-12-14t21:59:43.10-05:00",
+            r#"{"v":"2001-12-14t21:59:43.10-05:00"}"#,
+        ),
         ("v: 500m", r#"{"v":"500m"}"#),
         ("v: 1Gi", r#"{"v":"1Gi"}"#),
         ("v: -Xmx1g", r#"{"v":"-Xmx1g"}"#),
