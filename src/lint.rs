@@ -149,6 +149,17 @@ pub fn lint_chart(chart: &Chart, user: &UserValues, opts: &RenderOptions, report
                     "templates rendered no objects with these values".into(),
                 );
             }
+            if let Err(crate::openapi::TypeErrors(problems)) =
+                crate::openapi::check_manifests(&r.manifests)
+            {
+                for p in problems {
+                    report.push(
+                        Severity::Error,
+                        &p.source,
+                        format!("{}: {}: {}", p.object, p.problem.path, p.problem.message),
+                    );
+                }
+            }
         }
         Err(e) => report.push(Severity::Error, "templates/", e.to_string()),
     }

@@ -995,3 +995,109 @@ async fn parallel_applies_are_bounded() {
         "objects of one kind are applied in parallel, saw {max}"
     );
 }
+
+/// A chart whose Deployment has `replicas: "3"` and `containerPort: "8080"`
+/// (strings where Kubernetes wants integers).
+fn typo_chart(dir: &std::path::Path) -> std::path::PathBuf {
+    let chart = dir.join("typo");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: typo\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/web.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: \"3\"\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: app\n        image: nginx:1.27\n        ports:\n        - containerPort: \"8080\"\n",
+    )
+    .unwrap();
+    chart
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_types_fail_offline_naming_file_object_and_path_and_send_nothing() {
+    let server = TestApiServer::start().await;
+    let kc = server.kubeconfig.display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let chart = typo_chart(dir.path()).display().to_string();
+    let replicas = "Deployment web (typo/templates/web.yaml): .spec.replicas: expected integer, got string \"3\"";
+    let port = "Deployment web (typo/templates/web.yaml): .spec.template.spec.containers[0].ports[0].containerPort: expected integer, got string \"8080\"";
+
+    let lint = run_cli(vec!["lint".into(), chart.clone()]).await;
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    assert_eq!(lint.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(".spec.replicas: expected integer, got string \"3\""),
+        "{all}"
+    );
+    assert!(all.contains("typo/templates/web.yaml"), "{all}");
+
+    for args in [
+        vec!["template", "r", &chart, "--validate"],
+        vec!["install", "r", &chart, "--kubeconfig", &kc],
+        vec!["upgrade", "r", &chart, "--install", "--kubeconfig", &kc],
+        vec![
+            "install",
+            "r",
+            &chart,
+            "--dry-run=client",
+            "--kubeconfig",
+            &kc,
+        ],
+    ] {
+        let out = run_cli(args.iter().map(|a| a.to_string()).collect()).await;
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(replicas) && err.contains(port),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed manifests");
+    }
+    assert!(
+        server.requests().is_empty(),
+        "requests were sent: {:?}",
+        server.requests()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unquoted_octal_mode_is_sent_as_the_number_kubectl_sends() {
+    let server = TestApiServer::start().await;
+    let kc = server.kubeconfig.display().to_string();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = run_cli(cli_args(
+        &kc,
+        &[
+            "install",
+            "hdfs",
+            &format!("{root}/charts/hdfs"),
+            "-f",
+            &format!("{root}/charts/hdfs/examples/poc-single-node.yaml"),
+            "-n",
+            "hdfs",
+            "--create-namespace",
+        ],
+    ))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sts = server
+        .object("apps", "statefulsets", "hdfs", "hdfs-datanode")
+        .expect("the datanode StatefulSet was applied");
+    let scripts = sts["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "scripts")
+        .expect("the scripts volume");
+    // The template says `defaultMode: 0555`: octal, as kubectl reads it.
+    assert_eq!(scripts["configMap"]["defaultMode"], 365);
+}

@@ -45,6 +45,9 @@ pub enum ActionError {
     /// Rendering failed.
     #[error(transparent)]
     Render(#[from] render::RenderError),
+    /// Rendered objects do not match their Kubernetes schema.
+    #[error(transparent)]
+    Types(#[from] crate::openapi::TypeErrors),
     /// A recorded manifest did not parse.
     #[error(transparent)]
     Manifest(#[from] render::ManifestError),
@@ -411,6 +414,9 @@ pub async fn render_for(
         opts.kube_version = v;
     }
     let rendered = render::render(chart, &resolved, &opts)?;
+    // Before any object is planned or sent: a wrong type would otherwise
+    // surface as a server 500 half-way through.
+    crate::openapi::check_manifests(&rendered.manifests)?;
     Ok((rendered, resolved.values))
 }
 

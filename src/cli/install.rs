@@ -171,7 +171,9 @@ pub fn client_dry_run(
         .unwrap_or_else(|| "default".into());
     let resolved = windlass::values::resolve(chart, user)?;
     let opts = windlass::render::RenderOptions::offline(release, &ns);
-    let stream = windlass::render::render(chart, &resolved, &opts)?.to_stream();
+    let rendered = windlass::render::render(chart, &resolved, &opts)?;
+    windlass::openapi::check_manifests(&rendered.manifests)?;
+    let stream = rendered.to_stream();
     let mut out = if show_secrets {
         stream
     } else {
@@ -184,10 +186,32 @@ pub fn client_dry_run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Renders offline and type-checks the objects before connecting, so a
+/// chart with a wrong type sends nothing at all (not even the lock). Values
+/// that only resolve with a previous revision's (`--reuse-values`) are left
+/// to the check the operation itself makes.
+pub fn offline_type_check(
+    chart: &windlass::chart::Chart,
+    user: &UserValues,
+    release: &str,
+    cluster: &ClusterArgs,
+) -> anyhow::Result<()> {
+    let ns = cluster.namespace.as_deref().unwrap_or("default");
+    let Ok(resolved) = windlass::values::resolve(chart, user) else {
+        return Ok(());
+    };
+    let opts = windlass::render::RenderOptions::offline(release, ns);
+    if let Ok(rendered) = windlass::render::render(chart, &resolved, &opts) {
+        windlass::openapi::check_manifests(&rendered.manifests)?;
+    }
+    Ok(())
+}
+
 pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
     let chart = windlass::chart::load(&args.chart)?;
     let user = UserValues::load(&args.values.sources(matches))?;
     let opts = args.deploy.options(&args.release, args.create_namespace);
+    offline_type_check(&chart, &user, &args.release, &args.cluster)?;
     if opts.dry_run == DryRun::Client {
         return client_dry_run(
             &chart,

@@ -40,6 +40,11 @@ pub struct Args {
     /// Also print the rendered NOTES.txt after the manifests.
     #[arg(long)]
     pub include_notes: bool,
+    /// Check every object of a built-in kind against the Kubernetes schema
+    /// (types, unknown and missing fields) and fail, printing nothing, if
+    /// any does not match. Offline: custom resources are not checked.
+    #[arg(long)]
+    pub validate: bool,
 }
 
 fn matches_filter(source: &str, filter: &str) -> bool {
@@ -56,6 +61,9 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
     opts.is_install = !args.is_upgrade;
     opts.api_versions.extend(args.api_versions.iter().cloned());
     let mut rendered = render::render(&chart, &resolved, &opts)?;
+    if args.validate {
+        windlass::openapi::check_manifests(&rendered.manifests)?;
+    }
 
     if !args.show_only.is_empty() {
         for f in &args.show_only {

@@ -42,6 +42,7 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
     let chart = windlass::chart::load(&args.chart)?;
     let user = UserValues::load(&args.values.sources(matches))?;
     let opts = args.deploy.options(&args.release, args.create_namespace);
+    super::install::offline_type_check(&chart, &user, &args.release, &args.cluster)?;
     if opts.dry_run == DryRun::Client {
         return super::install::client_dry_run(
             &chart,
