@@ -140,6 +140,16 @@ async fn every_kind_round_trips_in_both_scopes() {
             c.delete(av, kind, None, name).await.unwrap(),
             "{kind} existed"
         );
+        // Claims and volumes carry protection finalizers: a delete only
+        // starts their deletion, and a controller finishes it.
+        c.wait_deleted(
+            std::slice::from_ref(o),
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            &|_| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
         assert!(
             c.get(av, kind, None, name).await.unwrap().is_none(),
             "{kind} deleted"

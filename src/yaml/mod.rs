@@ -55,12 +55,40 @@ fn error_at(mark: Marker, message: impl Into<String>) -> YamlError {
 /// strings, an empty document `null`. Duplicate keys, null keys, values
 /// JSON cannot hold (`.inf`, `.nan`) and several documents are errors.
 pub fn parse(text: &str) -> Result<Value, YamlError> {
-    let mut builder = Builder::default();
+    parse_with(text, Builder::default())
+}
+
+/// A key given twice in one map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// 1-based line of the second occurrence.
+    pub line: usize,
+    /// The key.
+    pub key: String,
+}
+
+/// Like [`parse`], but a key given twice in a map keeps its last value,
+/// as go-yaml's non-strict decoding (and so the API server) does; the
+/// duplicates are returned so a caller can warn about them.
+pub fn parse_last_key_wins(text: &str) -> Result<(Value, Vec<DuplicateKey>), YamlError> {
+    let mut builder = Builder {
+        duplicates: Some(Vec::new()),
+        ..Default::default()
+    };
+    let value = parse_into(text, &mut builder)?;
+    Ok((value, builder.duplicates.unwrap_or_default()))
+}
+
+fn parse_with(text: &str, mut builder: Builder) -> Result<Value, YamlError> {
+    parse_into(text, &mut builder)
+}
+
+fn parse_into(text: &str, builder: &mut Builder) -> Result<Value, YamlError> {
     let mut parser = Parser::new_from_str(text);
     parser
-        .load(&mut builder, true)
+        .load(builder, true)
         .map_err(|e| error_at(*e.marker(), e.info().to_string()))?;
-    if let Some(e) = builder.error {
+    if let Some(e) = builder.error.take() {
         return Err(e);
     }
     match builder.docs.len() {
@@ -104,6 +132,9 @@ struct Builder {
     docs: Vec<Value>,
     second_doc_line: Option<usize>,
     error: Option<YamlError>,
+    /// When set, a repeated key overwrites and is recorded here instead of
+    /// being an error.
+    duplicates: Option<Vec<DuplicateKey>>,
 }
 
 fn is_core_tag(tag: &Tag, suffix: &str) -> bool {
@@ -190,6 +221,14 @@ impl Builder {
                 },
                 Some(PendingKey::Key(k, key_mark)) => {
                     if explicit.contains(&k) {
+                        if let Some(d) = self.duplicates.as_mut() {
+                            d.push(DuplicateKey {
+                                line: key_mark.line(),
+                                key: k.clone(),
+                            });
+                            map.insert(k, value);
+                            return;
+                        }
                         let msg = format!("duplicate key `{k}` in a map");
                         self.fail(key_mark, msg);
                         return;
@@ -332,6 +371,19 @@ mod tests {
         let e = parse("x:\n  y: .inf\n").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
         assert!(e.message.contains(".inf"), "{e}");
+    }
+
+    #[test]
+    fn the_last_of_two_keys_wins_when_asked() {
+        let (v, d) = parse_last_key_wins("a: 1\nb:\n  c: 2\n  c: 3\n").unwrap();
+        assert_eq!(v, json!({"a": 1, "b": {"c": 3}}));
+        assert_eq!(
+            d,
+            [DuplicateKey {
+                line: 4,
+                key: "c".into()
+            }]
+        );
     }
 
     #[test]

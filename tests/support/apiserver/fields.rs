@@ -1,11 +1,14 @@
 //! Server-side apply field sets, as the real API server's
-//! structured-merge-diff computes them: maps are granular, lists of named
-//! things (containers, env, volumes, ports, volume mounts) are associative by
-//! their keys, label selectors and other lists are atomic.
+//! structured-merge-diff computes them from the schema: maps are granular
+//! unless `x-kubernetes-map-type: atomic`; lists are associative by their
+//! `x-kubernetes-list-map-keys` (missing keys take their declared
+//! default), sets by value, and atomic otherwise (recordings 45-62).
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
+
+use super::schema::{key_display, ListKind, Node};
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -14,6 +17,8 @@ pub enum Seg {
     F(String),
     /// A list item by its key (`k:{"name":"x"}`).
     K(String),
+    /// A set element by its value (`v:"x"`).
+    V(String),
 }
 
 /// A field path; one ending in [`Seg::K`] stands for the item itself (`.`).
@@ -36,90 +41,76 @@ fn skipped(path: &[Seg]) -> bool {
                 | "creationTimestamp"
                 | "managedFields"
                 | "deletionTimestamp"
+                | "deletionGracePeriodSeconds"
+                | "selfLink"
         ),
         _ => false,
     }
 }
 
-fn atomic_map(name: &str) -> bool {
-    name == "selector"
+/// The schema node of the value at the top of an object, by field name.
+fn child(node: Node, path: &[Seg], name: &str) -> Node {
+    let n = if path.is_empty() {
+        node.top_field(name)
+    } else {
+        node.field(name)
+    };
+    n.unwrap_or(Node::FREE)
 }
 
-/// The key of a list item, for lists that are associative.
-pub fn item_key(list_field: &str, item: &Value) -> Option<String> {
-    let obj = item.as_object()?;
-    let mut key = Map::new();
-    match list_field {
-        "containers"
-        | "initContainers"
-        | "ephemeralContainers"
-        | "volumes"
-        | "env"
-        | "imagePullSecrets" => {
-            key.insert("name".into(), obj.get("name")?.clone());
-        }
-        "volumeMounts" => {
-            key.insert("mountPath".into(), obj.get("mountPath")?.clone());
-        }
-        "ports" => {
-            let proto = obj
-                .get("protocol")
-                .cloned()
-                .unwrap_or_else(|| Value::String("TCP".into()));
-            if let Some(p) = obj.get("containerPort") {
-                key.insert("containerPort".into(), p.clone());
-            } else {
-                key.insert("port".into(), obj.get("port")?.clone());
-            }
-            key.insert("protocol".into(), proto);
-        }
-        _ => return None,
-    }
-    Some(Value::Object(key).to_string())
-}
-
-fn associative(list_field: &str, items: &[Value]) -> bool {
-    !items.is_empty() && items.iter().all(|i| item_key(list_field, i).is_some())
+fn key_of(node: Node, keys: &[String], item: &Value) -> Option<String> {
+    node.items()
+        .item_key(keys, item)
+        .map(|k| Value::Object(k).to_string())
 }
 
 /// Every leaf field `value` sets, as SSA records it.
-pub fn collect(value: &Value) -> FieldSet {
+pub fn collect(value: &Value, root: Node) -> FieldSet {
     let mut out = FieldSet::new();
-    walk(value, &mut Vec::new(), &mut out);
+    walk(value, root, &mut Vec::new(), &mut out);
     out
 }
 
-fn last_name(path: &[Seg]) -> &str {
-    match path.last() {
-        Some(Seg::F(n)) => n,
-        _ => "",
-    }
-}
-
-fn walk(v: &Value, path: &mut Path, out: &mut FieldSet) {
+fn walk(v: &Value, node: Node, path: &mut Path, out: &mut FieldSet) {
     if skipped(path) {
         return;
     }
     match v {
-        Value::Object(m) if !m.is_empty() && !atomic_map(last_name(path)) => {
-            for (k, child) in m {
+        Value::Object(m) if !m.is_empty() && !node.atomic_map() => {
+            for (k, c) in m {
+                let n = child(node, path, k);
                 path.push(Seg::F(k.clone()));
-                walk(child, path, out);
+                walk(c, n, path, out);
                 path.pop();
             }
         }
-        Value::Array(items) if associative(last_name(path), items) => {
-            let field = last_name(path).to_string();
-            for item in items {
-                let Some(k) = item_key(&field, item) else {
-                    continue;
-                };
-                path.push(Seg::K(k));
+        Value::Array(items) if !items.is_empty() => match node.list_kind() {
+            ListKind::Map(keys) => {
+                let all: Vec<Option<String>> =
+                    items.iter().map(|i| key_of(node, &keys, i)).collect();
+                for (item, k) in items.iter().zip(&all) {
+                    let Some(k) = k else { continue };
+                    path.push(Seg::K(k.clone()));
+                    out.insert(path.clone());
+                    // Items sharing a key cannot be told apart: the key is
+                    // owned as a whole, with no fields under it (recording 41).
+                    if all.iter().filter(|x| x.as_ref() == Some(k)).count() == 1 {
+                        walk(item, node.items(), path, out);
+                    }
+                    path.pop();
+                }
+            }
+            ListKind::Set => {
+                for item in items {
+                    path.push(Seg::V(item.to_string()));
+                    out.insert(path.clone());
+                    path.pop();
+                }
+            }
+            ListKind::Atomic => {
                 out.insert(path.clone());
-                walk(item, path, out);
-                path.pop();
             }
-        }
+        },
         _ => {
             if !path.is_empty() {
                 out.insert(path.clone());
@@ -128,37 +119,55 @@ fn walk(v: &Value, path: &mut Path, out: &mut FieldSet) {
     }
 }
 
-/// The value at a path, if present.
-pub fn get<'a>(v: &'a Value, path: &[Seg]) -> Option<&'a Value> {
+/// Whether a set element is the one a `v:` segment names.
+fn same_element(item: &Value, x: &str) -> bool {
+    serde_json::from_str::<Value>(x).is_ok_and(|v| v == *item)
+}
+
+/// The schema node at the end of `path` and the value there.
+fn locate<'a>(v: &'a Value, root: Node, path: &[Seg]) -> Option<(&'a Value, Node)> {
     let mut cur = v;
-    let mut field = String::new();
-    for seg in path {
+    let mut node = root;
+    for (i, seg) in path.iter().enumerate() {
         match seg {
             Seg::F(n) => {
+                node = child(node, &path[..i], n);
                 cur = cur.as_object()?.get(n)?;
-                field = n.clone();
             }
             Seg::K(k) => {
-                cur = cur
+                let ListKind::Map(keys) = node.list_kind() else {
+                    return None;
+                };
+                let found = cur
                     .as_array()?
                     .iter()
-                    .find(|i| item_key(&field, i).as_deref() == Some(k))?;
+                    .find(|item| key_of(node, &keys, item).as_deref() == Some(k))?;
+                node = node.items();
+                cur = found;
+            }
+            Seg::V(x) => {
+                cur = cur.as_array()?.iter().find(|item| same_element(item, x))?;
+                node = Node::FREE;
             }
         }
     }
-    Some(cur)
+    Some((cur, node))
 }
 
-/// Removes the field or list item at a path.
-pub fn remove(v: &mut Value, path: &[Seg]) {
+/// The value at a path, if present.
+pub fn get<'a>(v: &'a Value, root: Node, path: &[Seg]) -> Option<&'a Value> {
+    locate(v, root, path).map(|(v, _)| v)
+}
+
+/// Removes the field, list item or set element at a path.
+pub fn remove(v: &mut Value, root: Node, path: &[Seg]) {
     let Some((last, parent_path)) = path.split_last() else {
         return;
     };
-    let field = match parent_path.last() {
-        Some(Seg::F(n)) => n.clone(),
-        _ => String::new(),
+    let Some((_, parent_node)) = locate(v, root, parent_path) else {
+        return;
     };
-    let Some(parent) = get_mut(v, parent_path) else {
+    let Some(parent) = get_mut(v, root, parent_path) else {
         return;
     };
     match last {
@@ -168,27 +177,44 @@ pub fn remove(v: &mut Value, path: &[Seg]) {
             }
         }
         Seg::K(k) => {
+            if let (Some(a), ListKind::Map(keys)) = (parent.as_array_mut(), parent_node.list_kind())
+            {
+                a.retain(|i| key_of(parent_node, &keys, i).as_deref() != Some(k));
+            }
+        }
+        Seg::V(x) => {
             if let Some(a) = parent.as_array_mut() {
-                a.retain(|i| item_key(&field, i).as_deref() != Some(k));
+                a.retain(|i| !same_element(i, x));
             }
         }
     }
 }
 
-fn get_mut<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
+fn get_mut<'a>(v: &'a mut Value, root: Node, path: &[Seg]) -> Option<&'a mut Value> {
     let mut cur = v;
-    let mut field = String::new();
-    for seg in path {
+    let mut node = root;
+    for (i, seg) in path.iter().enumerate() {
         match seg {
             Seg::F(n) => {
+                node = child(node, &path[..i], n);
                 cur = cur.as_object_mut()?.get_mut(n)?;
-                field = n.clone();
             }
             Seg::K(k) => {
+                let ListKind::Map(keys) = node.list_kind() else {
+                    return None;
+                };
+                let n = node;
                 cur = cur
                     .as_array_mut()?
                     .iter_mut()
-                    .find(|i| item_key(&field, i).as_deref() == Some(k))?;
+                    .find(|item| key_of(n, &keys, item).as_deref() == Some(k))?;
+                node = node.items();
+            }
+            Seg::V(x) => {
+                cur = cur
+                    .as_array_mut()?
+                    .iter_mut()
+                    .find(|item| same_element(item, x))?;
             }
         }
     }
@@ -196,27 +222,56 @@ fn get_mut<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
 }
 
 /// Merges an applied configuration into the live object.
-pub fn merge(live: &mut Value, applied: &Value, field: &str) {
+pub fn merge(live: &mut Value, applied: &Value, node: Node, top: bool) {
     match (live, applied) {
-        (Value::Object(l), Value::Object(a)) if !atomic_map(field) => {
+        (Value::Object(l), Value::Object(a)) if !node.atomic_map() => {
             for (k, v) in a {
+                let n = if top {
+                    node.top_field(k)
+                } else {
+                    node.field(k)
+                }
+                .unwrap_or(Node::FREE);
                 match l.get_mut(k) {
-                    Some(existing) => merge(existing, v, k),
+                    Some(existing) => merge(existing, v, n, false),
                     None => {
                         l.insert(k.clone(), v.clone());
                     }
                 }
             }
         }
-        (Value::Array(l), Value::Array(a)) if associative(field, a) && associative(field, l) => {
-            for item in a {
-                let key = item_key(field, item);
-                match l.iter_mut().find(|i| item_key(field, i) == key) {
-                    Some(existing) => merge(existing, item, ""),
-                    None => l.push(item.clone()),
+        (Value::Array(l), Value::Array(a)) => match node.list_kind() {
+            ListKind::Map(keys) => {
+                for item in a {
+                    let key = key_of(node, &keys, item);
+                    // Live duplicates of the key collapse into one item (recording 44).
+                    let mut first = true;
+                    l.retain(|i| {
+                        let same = key.is_some() && key_of(node, &keys, i) == key;
+                        let keep = !same || first;
+                        if same {
+                            first = false;
+                        }
+                        keep
+                    });
+                    match l
+                        .iter_mut()
+                        .find(|i| key.is_some() && key_of(node, &keys, i) == key)
+                    {
+                        Some(existing) => merge(existing, item, node.items(), false),
+                        None => l.push(item.clone()),
+                    }
                 }
             }
-        }
+            ListKind::Set => {
+                for item in a {
+                    if !l.contains(item) {
+                        l.push(item.clone());
+                    }
+                }
+            }
+            ListKind::Atomic => *l = a.clone(),
+        },
         (l, a) => *l = a.clone(),
     }
 }
@@ -232,15 +287,24 @@ pub fn display(path: &[Seg]) -> String {
             }
             Seg::K(k) => {
                 let parsed: Map<String, Value> = serde_json::from_str(k).unwrap_or_default();
-                let inner: Vec<String> = parsed.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                out.push_str(&format!("[{}]", inner.join(",")));
+                let keys: Vec<String> = parsed.keys().cloned().collect();
+                out.push_str(&key_display(&keys, &parsed));
             }
+            Seg::V(x) => out.push_str(&format!("[={x}]")),
         }
     }
     out
 }
 
-/// The fieldsV1 form of a set.
+/// Whether the set holds fields under `path` (not only `path` itself).
+pub fn has_children(set: &FieldSet, path: &[Seg]) -> bool {
+    set.range(path.to_vec()..)
+        .find(|p| p.as_slice() != path)
+        .is_some_and(|next| next.len() > path.len() && next.starts_with(path))
+}
+
+/// The fieldsV1 form of a set: a list item owned with fields under it is
+/// `{".": {}, ...}`, one owned as a whole is `{}`.
 pub fn to_fields_v1(set: &FieldSet) -> Value {
     let mut root = Map::new();
     for path in set {
@@ -249,6 +313,7 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
             let key = match seg {
                 Seg::F(n) => format!("f:{n}"),
                 Seg::K(k) => format!("k:{k}"),
+                Seg::V(x) => format!("v:{x}"),
             };
             let entry = cur.entry(key).or_insert_with(|| Value::Object(Map::new()));
             let last = i + 1 == path.len();
@@ -257,7 +322,9 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
             };
             if last {
                 if let Seg::K(_) = seg {
-                    next.insert(".".into(), Value::Object(Map::new()));
+                    if has_children(set, path) {
+                        next.insert(".".into(), Value::Object(Map::new()));
+                    }
                 }
             }
             cur = next;

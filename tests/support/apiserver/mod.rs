@@ -7,10 +7,14 @@
 //! kube-rs client; they control time-dependent status and inject faults.
 #![allow(dead_code)]
 
+mod apply;
 mod fields;
+mod lifecycle;
 mod resources;
 mod rules;
+mod schema;
 mod store;
+mod typecheck;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +42,31 @@ pub enum FaultAction {
     Drop,
     /// Wait, then answer normally.
     Delay(Duration),
+    /// Wait until the test releases it, then answer normally.
+    Hold(Arc<HoldState>),
+}
+
+/// The state of a held request.
+#[derive(Debug, Default)]
+pub struct HoldState {
+    arrived: tokio::sync::Notify,
+    released: tokio::sync::Notify,
+}
+
+/// A request the server holds until the test releases it, so a fault or
+/// a signal lands in a known phase without sleeping.
+pub struct Hold(Arc<HoldState>);
+
+impl Hold {
+    /// Waits until a matching request has arrived (and is being held).
+    pub async fn arrived(&self) {
+        self.0.arrived.notified().await;
+    }
+
+    /// Lets the held request go on.
+    pub fn release(&self) {
+        self.0.released.notify_one();
+    }
 }
 
 /// Which requests a fault hits.
@@ -95,6 +124,9 @@ struct Inner {
     store: Mutex<Store>,
     log: Mutex<Vec<Logged>>,
     faults: Mutex<Vec<Fault>>,
+    /// While set, the simulated controllers (garbage collector, namespace,
+    /// PV binder, CRD) do nothing, as with kube-controller-manager stopped.
+    controllers_paused: std::sync::atomic::AtomicBool,
 }
 
 /// A running test API server. Dropping it stops it.
@@ -107,12 +139,14 @@ pub struct TestApiServer {
     /// PEM of the CA that signed the server certificate.
     pub ca_pem: String,
     task: tokio::task::JoinHandle<()>,
+    controllers: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for TestApiServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.controllers.abort();
     }
 }
 
@@ -161,11 +195,36 @@ fn json_response(code: u16, body: &Value) -> Response<Full<Bytes>> {
         .expect("response")
 }
 
-fn verb_of(method: &str, path: &str, content_type: &str) -> &'static str {
-    if path == "/version" || path == "/api" || path == "/apis" || store::route(path).is_none() {
+fn reply_response(reply: store::Reply) -> Response<Full<Bytes>> {
+    let mut resp = match reply.body {
+        store::Body::Json(v) => json_response(reply.code, &v),
+        store::Body::Text(t) => Response::builder()
+            .status(reply.code)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(Full::new(Bytes::from(t)))
+            .expect("response"),
+    };
+    for w in reply.warnings {
+        // The real server's form: `299 - "<text with \" escaped>"`.
+        let line = format!("299 - {}", serde_json::to_string(&w).unwrap_or_default());
+        if let Ok(v) = line.parse() {
+            resp.headers_mut().append("Warning", v);
+        }
+    }
+    resp
+}
+
+fn verb_of(
+    crds: &[&'static resources::Res],
+    method: &str,
+    path: &str,
+    content_type: &str,
+) -> &'static str {
+    if path == "/version" || path == "/api" || path == "/apis" || store::route(crds, path).is_none()
+    {
         return "discovery";
     }
-    let named = store::route(path).and_then(|t| t.name).is_some();
+    let named = store::route(crds, path).and_then(|t| t.name).is_some();
     match method {
         "GET" if named => "get",
         "GET" => "list",
@@ -209,6 +268,12 @@ async fn serve_inner(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let user_agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let body = req
         .into_body()
         .collect()
@@ -223,7 +288,8 @@ async fn serve_inner(
             (percent_decode(k), percent_decode(v))
         })
         .collect();
-    let verb = verb_of(&method, &path, &content_type);
+    let crds = inner.store.lock().unwrap().crds.clone();
+    let verb = verb_of(&crds, &method, &path, &content_type);
     let dry_run = query.get("dryRun").is_some_and(|v| v == "All");
     let index = {
         let mut log = inner.log.lock().unwrap();
@@ -276,6 +342,10 @@ async fn serve_inner(
             return Err(std::io::Error::other("injected: connection dropped"));
         }
         Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+        Some(FaultAction::Hold(state)) => {
+            state.arrived.notify_one();
+            state.released.notified().await;
+        }
         Some(FaultAction::Status(code)) => {
             set_status(code);
             let reason = match code {
@@ -315,31 +385,31 @@ async fn serve_inner(
         return Ok(json_response(401, &body));
     }
 
-    let (code, body) = match path.as_str() {
-        "/version" => (200, resources::version()),
-        "/api" => (200, resources::api_versions()),
-        "/apis" => (200, resources::groups()),
+    let reply: store::Reply = match path.as_str() {
+        "/version" => (200, resources::version()).into(),
+        "/api" => (200, resources::api_versions()).into(),
+        "/apis" => (200, resources::groups(&crds)).into(),
         p => {
             let segs: Vec<&str> = p.trim_matches('/').split('/').collect();
             let discovery = match segs.as_slice() {
-                ["api", v] => Some(resources::resource_list("", v)),
-                ["apis", g, v] => Some(resources::resource_list(g, v)),
+                ["api", v] => Some(resources::resource_list(&crds, "", v)),
+                ["apis", g, v] => Some(resources::resource_list(&crds, g, v)),
                 _ => None,
             };
             match discovery {
-                Some(Some(list)) => (200, list),
-                Some(None) => rules::status(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource",
-                    Value::Null,
-                ),
+                Some(Some(list)) => (200, list).into(),
+                Some(None) => store::Reply {
+                    code: 404,
+                    body: store::Body::Text("404 page not found\n"),
+                    warnings: Vec::new(),
+                },
                 None => {
                     let req = store::Req {
                         method,
                         path,
                         query,
                         content_type,
+                        user_agent,
                         body,
                     };
                     inner.store.lock().unwrap().handle(&req)
@@ -347,8 +417,8 @@ async fn serve_inner(
             }
         }
     };
-    set_status(code);
-    Ok(json_response(code, &body))
+    set_status(reply.code);
+    Ok(reply_response(reply))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -405,6 +475,21 @@ impl TestApiServer {
             store: Mutex::new(Store::new()),
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            controllers_paused: Default::default(),
+        });
+        // The controllers run on their own, a little after each change,
+        // as kube-controller-manager does.
+        let ticking = inner.clone();
+        let controllers = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if !ticking
+                    .controllers_paused
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    ticking.store.lock().unwrap().reconcile();
+                }
+            }
         });
         let state = inner.clone();
         let task = tokio::spawn(async move {
@@ -431,6 +516,7 @@ impl TestApiServer {
             kubeconfig: kubeconfig_path,
             ca_pem,
             task,
+            controllers,
             _dir: dir,
         }
     }
@@ -494,6 +580,30 @@ impl TestApiServer {
         self.inner.faults.lock().unwrap().push(fault);
     }
 
+    /// Holds the next request `matcher` matches until the test releases it.
+    pub fn hold(&self, matcher: Matcher) -> Hold {
+        let state = Arc::new(HoldState::default());
+        self.inject(Fault {
+            matcher,
+            action: FaultAction::Hold(state.clone()),
+            times: 1,
+        });
+        Hold(state)
+    }
+
+    /// Stops (true) or restarts (false) the simulated controllers.
+    pub fn pause_controllers(&self, paused: bool) {
+        self.inner
+            .controllers_paused
+            .store(paused, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Runs the controllers until nothing changes (even when paused): what
+    /// a real cluster does a few seconds later.
+    pub fn settle(&self) {
+        self.with_store(|s| s.settle());
+    }
+
     /// Removes every fault.
     pub fn clear_faults(&self) {
         self.inner.faults.lock().unwrap().clear();
@@ -506,10 +616,13 @@ impl TestApiServer {
 
     /// Reads a stored object by group, resource plural, namespace and name.
     pub fn object(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
-        let res = resources::RESOURCES
-            .iter()
-            .find(|r| r.group == group && r.plural == plural)?;
-        self.with_store(|s| s.get(res, ns, name))
+        self.with_store(|s| {
+            let res = resources::RESOURCES
+                .iter()
+                .chain(s.crds.iter().copied())
+                .find(|r| r.group == group && r.plural == plural)?;
+            s.get(res, ns, name)
+        })
     }
 
     /// (group/plural, namespace, name) of every stored object.

@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use super::schema::Node;
+
 /// One resource type.
 #[derive(Debug, Clone, Copy)]
 pub struct Res {
@@ -13,6 +15,9 @@ pub struct Res {
     pub kind: &'static str,
     pub namespaced: bool,
     pub subresources: &'static [&'static str],
+    /// A custom resource's schema (from its CRD); built-in kinds take
+    /// theirs from the OpenAPI documents.
+    pub crd_schema: Option<&'static Value>,
 }
 
 impl Res {
@@ -44,10 +49,25 @@ impl Res {
 
     /// Whether objects of this type carry `metadata.generation`.
     pub fn has_generation(&self) -> bool {
-        matches!(
-            self.group,
-            "apps" | "batch" | "policy" | "networking.k8s.io"
-        )
+        self.crd_schema.is_some()
+            || matches!(
+                self.group,
+                "apps" | "batch" | "policy" | "networking.k8s.io" | "apiextensions.k8s.io"
+            )
+    }
+
+    /// The schema objects of this type are checked and merged by.
+    pub fn node(&self) -> Node {
+        match self.crd_schema {
+            Some(s) => Node::for_crd(s),
+            None => Node::for_kind(&self.api_version(), self.kind),
+        }
+    }
+
+    /// `apps/v1, Kind=StatefulSet` (`/v1, Kind=Service` for the core
+    /// group), as server-side apply's messages name the type.
+    pub fn gvk_string(&self) -> String {
+        format!("{}/{}, Kind={}", self.group, self.version, self.kind)
     }
 }
 
@@ -67,6 +87,7 @@ const fn r(
         kind,
         namespaced,
         subresources,
+        crd_schema: None,
     }
 }
 
@@ -176,6 +197,14 @@ pub const RESOURCES: &[Res] = &[
     ),
     r("coordination.k8s.io", "leases", "lease", "Lease", true, &[]),
     r(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        "CustomResourceDefinition",
+        false,
+        &["status"],
+    ),
+    r(
         "rbac.authorization.k8s.io",
         "roles",
         "role",
@@ -209,10 +238,39 @@ pub const RESOURCES: &[Res] = &[
     ),
 ];
 
-pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Res> {
+/// A resource type by group, version and plural: built in, or defined by
+/// one of `crds`.
+pub fn find(
+    crds: &[&'static Res],
+    group: &str,
+    version: &str,
+    plural: &str,
+) -> Option<&'static Res> {
     RESOURCES
         .iter()
+        .chain(crds.iter().copied())
         .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The resource type a CRD defines (leaked: it lives as long as the test).
+pub fn from_crd(crd: &Value) -> Option<&'static Res> {
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+    let spec = &crd["spec"];
+    let version = spec["versions"]
+        .as_array()?
+        .iter()
+        .find(|v| v["served"] == true)?;
+    let schema: &'static Value = Box::leak(Box::new(version["schema"]["openAPIV3Schema"].clone()));
+    Some(Box::leak(Box::new(Res {
+        group: leak(spec["group"].as_str()?),
+        version: leak(version["name"].as_str()?),
+        plural: leak(spec["names"]["plural"].as_str()?),
+        singular: leak(spec["names"]["singular"].as_str().unwrap_or("")),
+        kind: leak(spec["names"]["kind"].as_str()?),
+        namespaced: spec["scope"] == "Namespaced",
+        subresources: &[],
+        crd_schema: Some(schema),
+    })))
 }
 
 pub fn version() -> Value {
@@ -229,9 +287,10 @@ pub fn api_versions() -> Value {
            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]})
 }
 
-pub fn groups() -> Value {
+pub fn groups(crds: &[&'static Res]) -> Value {
     let mut names: Vec<&str> = RESOURCES
         .iter()
+        .chain(crds.iter().copied())
         .map(|r| r.group)
         .filter(|g| !g.is_empty())
         .collect();
@@ -247,10 +306,11 @@ pub fn groups() -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+pub fn resource_list(crds: &[&'static Res], group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
     for r in RESOURCES
         .iter()
+        .chain(crds.iter().copied())
         .filter(|r| r.group == group && r.version == version)
     {
         resources.push(json!({

@@ -257,8 +257,39 @@ fn default_pod_spec(spec: &mut Value, restart: &str) {
     }
 }
 
+/// What Go's JSON encoding writes for zero values of embedded structs:
+/// an ObjectMeta's `creationTimestamp: null` in a pod template, and a
+/// StatefulSet's claim templates as whole PersistentVolumeClaims
+/// (recording 17).
+fn go_zero_values(res: &Res, obj: &mut Value) {
+    let template = match res.plural {
+        "deployments" | "statefulsets" | "daemonsets" | "jobs" | "replicasets" => {
+            Some(&mut obj["spec"]["template"])
+        }
+        "cronjobs" => Some(&mut obj["spec"]["jobTemplate"]["spec"]["template"]),
+        _ => None,
+    };
+    if let Some(t) = template {
+        set_default(&mut t["metadata"], "creationTimestamp", Value::Null);
+    }
+    if res.plural == "statefulsets" {
+        if let Some(vcts) = obj["spec"]
+            .get_mut("volumeClaimTemplates")
+            .and_then(Value::as_array_mut)
+        {
+            for v in vcts {
+                set_default(v, "apiVersion", json!("v1"));
+                set_default(v, "kind", json!("PersistentVolumeClaim"));
+                set_default(&mut v["metadata"], "creationTimestamp", Value::Null);
+                set_default(v, "status", json!({"phase": "Pending"}));
+            }
+        }
+    }
+}
+
 /// Fills in the defaults the real server adds. `ip` allocates a ClusterIP.
 pub fn apply_defaults(res: &Res, obj: &mut Value, ip: &mut dyn FnMut() -> String) {
+    go_zero_values(res, obj);
     match res.plural {
         "services" => {
             let spec = &mut obj["spec"];
@@ -331,7 +362,12 @@ pub fn apply_defaults(res: &Res, obj: &mut Value, ip: &mut dyn FnMut() -> String
         }
         "persistentvolumes" => {
             set_default(&mut obj["spec"], "volumeMode", json!("Filesystem"));
-            set_default(obj, "status", json!({"phase": "Available"}));
+            // New volumes start Pending; the PV controller moves them on (recordings 22, 83).
+            set_default(
+                obj,
+                "status",
+                json!({"phase": "Pending", "lastPhaseTransitionTime": super::store::now()}),
+            );
         }
         "persistentvolumeclaims" => {
             set_default(&mut obj["spec"], "volumeMode", json!("Filesystem"));
@@ -387,5 +423,155 @@ pub fn ready_status(res: &Res, obj: &Value) -> Option<Value> {
             Some(json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}))
         }
         _ => None,
+    }
+}
+
+/// A 500 as server-side apply's typed conversion sends it: `status:
+/// Failure`, a message, and no reason or details (recordings 33-35).
+pub fn status_without_reason(code: u16, message: &str) -> (u16, Value) {
+    (
+        code,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "code": code}),
+    )
+}
+
+/// 409 Conflict naming the object (stale resourceVersion, failed precondition).
+pub fn conflict(res: &Res, name: &str, why: &str) -> (u16, Value) {
+    let mut details = json!({"name": name, "kind": res.plural});
+    if !res.group.is_empty() {
+        details["group"] = json!(res.group);
+    }
+    status(
+        409,
+        "Conflict",
+        &format!(
+            "Operation cannot be fulfilled on {} \"{name}\": {why}",
+            res.qualified()
+        ),
+        details,
+    )
+}
+
+/// 403 for new content in a terminating namespace (recordings 95-96).
+pub fn namespace_terminating(res: &Res, name: &str, ns: &str) -> (u16, Value) {
+    let mut details = json!({"name": name, "kind": res.plural, "causes": [{
+        "reason": "NamespaceTerminating",
+        "message": format!("namespace {ns} is being terminated"),
+        "field": "metadata.namespace"
+    }]});
+    if !res.group.is_empty() {
+        details["group"] = json!(res.group);
+    }
+    status(
+        403,
+        "Forbidden",
+        &format!("{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated", res.qualified()),
+        details,
+    )
+}
+
+/// Validation of a whole object that the schema's types do not express:
+/// a Secret's decoded size (recording 102), a custom resource's schema
+/// values (108).
+pub fn validate(res: &Res, name: &str, obj: &Value) -> Result<(), (u16, Value)> {
+    if res.plural == "secrets" {
+        use base64::Engine as _;
+        let size: usize = obj["data"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| v.as_str())
+            .map(|s| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map(|b| b.len())
+                    .unwrap_or(s.len())
+            })
+            .sum();
+        if size > 1_048_576 {
+            return Err(invalid(
+                res,
+                name,
+                &[(
+                    "data".into(),
+                    "FieldValueTooLong",
+                    "Too long: may not be more than 1048576 bytes".into(),
+                )],
+            ));
+        }
+    }
+    if res.crd_schema.is_some() {
+        let causes = super::typecheck::crd_value_errors(obj, res.node());
+        if !causes.is_empty() {
+            return Err(invalid(res, name, &causes));
+        }
+    }
+    Ok(())
+}
+
+/// Duplicate list keys in a POSTed workload: two containers of one name
+/// are invalid (422); two env entries of one name are stored with a
+/// Warning (recordings 41-42).
+pub fn duplicates_on_create(
+    res: &Res,
+    name: &str,
+    obj: &Value,
+) -> Result<Vec<String>, (u16, Value)> {
+    let (spec, prefix) = match res.plural {
+        "pods" => (&obj["spec"], "spec"),
+        "deployments" | "statefulsets" | "daemonsets" | "jobs" | "replicasets" => {
+            (&obj["spec"]["template"]["spec"], "spec.template.spec")
+        }
+        _ => return Ok(Vec::new()),
+    };
+    let mut warnings = Vec::new();
+    for list in ["initContainers", "containers"] {
+        let containers = spec[list].as_array().cloned().unwrap_or_default();
+        let mut seen = Vec::new();
+        for (i, c) in containers.iter().enumerate() {
+            let n = c["name"].clone();
+            if seen.contains(&n) {
+                return Err(invalid(
+                    res,
+                    name,
+                    &[(
+                        format!("{prefix}.{list}[{i}].name"),
+                        "FieldValueDuplicate",
+                        format!("Duplicate value: {n}"),
+                    )],
+                ));
+            }
+            seen.push(n);
+            let mut env_seen = Vec::new();
+            for (j, e) in c["env"].as_array().into_iter().flatten().enumerate() {
+                let en = e["name"].clone();
+                if env_seen.contains(&en) {
+                    warnings.push(format!(
+                        "{prefix}.{list}[{i}].env[{j}]: hides previous definition of {en}, which may be dropped when using apply"
+                    ));
+                }
+                env_seen.push(en);
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+/// Finalizers admission adds to new objects: volumes and claims are
+/// protected while in use (recordings 83, 86).
+pub fn protection_finalizers(res: &Res, obj: &mut Value) {
+    let f = match res.plural {
+        "persistentvolumes" => "kubernetes.io/pv-protection",
+        "persistentvolumeclaims" => "kubernetes.io/pvc-protection",
+        _ => return,
+    };
+    let list = obj["metadata"]["finalizers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !list.iter().any(|x| x == f) {
+        let mut list = list;
+        list.push(json!(f));
+        obj["metadata"]["finalizers"] = json!(list);
     }
 }

@@ -1,14 +1,16 @@
-//! The object store and the verbs: get, list, create, update, server-side
-//! apply, merge patch (main, status and scale), delete, with dry-run.
+//! The object store and the verbs: get, list, create, update, merge patch
+//! (main, status and scale). Server-side apply is in apply.rs; deletion,
+//! finalizers and the simulated controllers in lifecycle.rs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use super::fields::{self, FieldSet, Seg};
+use super::fields::{self, FieldSet};
 use super::resources::{self, Res};
 use super::rules::{self, status};
+use super::typecheck;
 
 /// One managedFields entry.
 #[derive(Debug, Clone)]
@@ -42,25 +44,51 @@ pub struct Req {
     pub path: String,
     pub query: HashMap<String, String>,
     pub content_type: String,
+    pub user_agent: String,
     pub body: Vec<u8>,
 }
 
-type Key = (String, String, String);
+/// A response: status, body, and `Warning` header values.
+pub struct Reply {
+    pub code: u16,
+    pub body: Body,
+    pub warnings: Vec<String>,
+}
+
+/// A JSON body, or plain text (the real server's `404 page not found`).
+pub enum Body {
+    Json(Value),
+    Text(&'static str),
+}
+
+impl From<(u16, Value)> for Reply {
+    fn from((code, body): (u16, Value)) -> Reply {
+        Reply {
+            code,
+            body: Body::Json(body),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+pub type Key = (String, String, String);
 
 pub struct Store {
     pub objects: BTreeMap<Key, Stored>,
-    rv: u64,
+    pub(super) rv: u64,
     next_ip: u32,
+    /// Resource types defined by CRDs in this store.
+    pub crds: Vec<&'static Res>,
     /// When set, workloads report ready (and PVCs bound) this long after
     /// their last spec change.
     pub auto_ready: Option<Duration>,
 }
 
-fn now() -> String {
+pub fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-fn key(res: &Res, ns: &str, name: &str) -> Key {
+pub fn key(res: &Res, ns: &str, name: &str) -> Key {
     (
         format!("{}/{}", res.group, res.plural),
         if res.namespaced {
@@ -73,7 +101,7 @@ fn key(res: &Res, ns: &str, name: &str) -> Key {
 }
 
 /// Parses an API path into its target, or `None` for unknown paths.
-pub fn route(path: &str) -> Option<Target> {
+pub fn route(crds: &[&'static Res], path: &str) -> Option<Target> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match segs.as_slice() {
         ["api", v, rest @ ..] => ("", *v, rest),
@@ -83,7 +111,7 @@ pub fn route(path: &str) -> Option<Target> {
     let owned = |s: &&str| Some(s.to_string());
     let (ns, plural, name, sub) = match rest {
         ["namespaces", ns, plural, tail @ ..]
-            if resources::find(group, version, plural).is_some_and(|r| r.namespaced) =>
+            if resources::find(crds, group, version, plural).is_some_and(|r| r.namespaced) =>
         {
             (
                 owned(ns),
@@ -100,7 +128,7 @@ pub fn route(path: &str) -> Option<Target> {
         ),
         _ => return None,
     };
-    let res = resources::find(group, version, plural)?;
+    let res = resources::find(crds, group, version, plural)?;
     Some(Target {
         res,
         namespace: ns,
@@ -144,7 +172,7 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-fn without_meta_status(v: &Value) -> Value {
+pub fn without_meta_status(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.as_object_mut() {
         m.remove("metadata");
@@ -153,12 +181,25 @@ fn without_meta_status(v: &Value) -> Value {
     v
 }
 
-fn without_managed(v: &Value) -> Value {
+pub fn without_managed(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("managedFields");
     }
     v
+}
+
+/// The field manager of a request: `fieldManager`, else the client's name
+/// from its User-Agent (`curl/8.5.0` is `curl`), as the real server does.
+pub fn manager_name(req: &Req) -> String {
+    req.query.get("fieldManager").cloned().unwrap_or_else(|| {
+        let ua = req.user_agent.split('/').next().unwrap_or("").trim();
+        if ua.is_empty() {
+            "unknown".into()
+        } else {
+            ua.to_string()
+        }
+    })
 }
 
 impl Store {
@@ -167,14 +208,15 @@ impl Store {
             objects: BTreeMap::new(),
             rv: 1000,
             next_ip: 10,
+            crds: Vec::new(),
             auto_ready: None,
         };
         for ns in ["default", "kube-system"] {
-            let res = resources::find("", "v1", "namespaces").unwrap();
+            let res = s.find("", "v1", "namespaces").expect("namespaces");
             let mut obj =
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             s.server_metadata(res, &mut obj, None);
-            rules::apply_defaults(res, &mut obj, &mut || String::new());
+            rules::apply_defaults(res, &mut obj, &mut String::new);
             s.objects.insert(
                 key(res, "", ns),
                 Stored {
@@ -187,12 +229,17 @@ impl Store {
         s
     }
 
-    fn next_rv(&mut self) -> String {
+    /// A resource type, built in or defined by a CRD of this store.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static Res> {
+        resources::find(&self.crds, group, version, plural)
+    }
+
+    pub fn next_rv(&mut self) -> String {
         self.rv += 1;
         self.rv.to_string()
     }
 
-    fn server_metadata(&mut self, res: &Res, obj: &mut Value, ns: Option<&str>) {
+    pub fn server_metadata(&mut self, res: &Res, obj: &mut Value, ns: Option<&str>) {
         let rv = self.next_rv();
         let m = &mut obj["metadata"];
         if let Some(ns) = ns.filter(|_| res.namespaced) {
@@ -206,12 +253,12 @@ impl Store {
         }
     }
 
-    fn alloc_ip(&mut self) -> String {
+    pub fn alloc_ip(&mut self) -> String {
         self.next_ip += 1;
         format!("10.96.{}.{}", self.next_ip / 250, self.next_ip % 250 + 1)
     }
 
-    fn output(&self, res: &Res, stored: &Stored) -> Value {
+    pub fn output(&self, res: &Res, stored: &Stored) -> Value {
         let mut obj = stored.obj.clone();
         obj["apiVersion"] = json!(res.api_version());
         obj["kind"] = json!(res.kind);
@@ -240,9 +287,31 @@ impl Store {
         obj
     }
 
-    fn namespace_exists(&self, ns: &str) -> bool {
+    pub fn namespace(&self, ns: &str) -> Option<&Stored> {
         self.objects
-            .contains_key(&("/namespaces".to_string(), String::new(), ns.to_string()))
+            .get(&("/namespaces".to_string(), String::new(), ns.to_string()))
+    }
+
+    /// 404 when the namespace does not exist; 403 when it is terminating
+    /// and `creating` (recordings 06, 95-96: existing objects in it may
+    /// still be changed, 97).
+    pub(super) fn namespace_check(
+        &self,
+        t: &Target,
+        name: &str,
+        creating: bool,
+    ) -> Result<(), Reply> {
+        let ns = t.namespace.clone().unwrap_or_default();
+        if !t.res.namespaced || ns.is_empty() {
+            return Ok(());
+        }
+        match self.namespace(&ns) {
+            None => Err(rules::namespace_not_found(&ns).into()),
+            Some(n) if creating && n.obj["metadata"]["deletionTimestamp"].is_string() => {
+                Err(rules::namespace_terminating(t.res, name, &ns).into())
+            }
+            Some(_) => Ok(()),
+        }
     }
 
     /// Sets an object's status directly (the status simulator).
@@ -268,27 +337,24 @@ impl Store {
         self.objects.keys().cloned().collect()
     }
 
-    pub fn handle(&mut self, req: &Req) -> (u16, Value) {
-        let Some(t) = route(&req.path) else {
-            return status(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-                Value::Null,
-            );
+    pub fn handle(&mut self, req: &Req) -> Reply {
+        let Some(t) = route(&self.crds, &req.path) else {
+            return Reply {
+                code: 404,
+                body: Body::Text("404 page not found\n"),
+                warnings: Vec::new(),
+            };
         };
         let dry_run = req.query.get("dryRun").is_some_and(|v| v == "All");
         let ns = t.namespace.clone().unwrap_or_default();
-        if t.res.namespaced && !ns.is_empty() && req.method != "GET" && !self.namespace_exists(&ns)
-        {
-            return rules::namespace_not_found(&ns);
-        }
         match (req.method.as_str(), &t.name) {
-            ("GET", None) => self.list(&t, req),
+            ("GET", None) => self.list(&t, req).into(),
             ("GET", Some(name)) => match self.objects.get(&key(t.res, &ns, name)) {
-                None => rules::not_found(t.res, name),
-                Some(s) if t.sub.as_deref() == Some("scale") => (200, scale_of(t.res, &s.obj)),
-                Some(s) => (200, self.output(t.res, s)),
+                None => rules::not_found(t.res, name).into(),
+                Some(s) if t.sub.as_deref() == Some("scale") => {
+                    (200, scale_of(t.res, &s.obj)).into()
+                }
+                Some(s) => (200, self.output(t.res, s)).into(),
             },
             ("POST", None) => self.create(&t, req, dry_run),
             ("PUT", Some(name)) => self.update(&t, name, req, dry_run),
@@ -296,13 +362,14 @@ impl Store {
                 self.apply(&t, name, req, dry_run)
             }
             ("PATCH", Some(name)) => self.patch(&t, name, req, dry_run),
-            ("DELETE", Some(name)) => self.delete(&t, name, dry_run),
+            ("DELETE", Some(name)) => self.delete(&t, name, req, dry_run),
             _ => status(
                 405,
                 "MethodNotAllowed",
                 "the server does not allow this method on the requested resource",
                 Value::Null,
-            ),
+            )
+            .into(),
         }
     }
 
@@ -318,9 +385,13 @@ impl Store {
             .filter(|(_, s)| label_selector_matches(&selector, &s.obj["metadata"]["labels"]))
             .map(|(_, s)| {
                 let mut o = self.output(t.res, s);
-                if let Some(m) = o.as_object_mut() {
-                    m.remove("apiVersion");
-                    m.remove("kind");
+                // Built-in kinds' list items carry no apiVersion/kind;
+                // custom resources' do.
+                if t.res.crd_schema.is_none() {
+                    if let Some(m) = o.as_object_mut() {
+                        m.remove("apiVersion");
+                        m.remove("kind");
+                    }
                 }
                 o
             })
@@ -334,67 +405,105 @@ impl Store {
         )
     }
 
-    fn parse_body(req: &Req) -> Result<Value, (u16, Value)> {
+    /// A JSON body (or YAML, for apply: YAML 1.1 scalars as the server reads them).
+    pub fn parse_body(req: &Req) -> Result<Value, Reply> {
         let text = String::from_utf8_lossy(&req.body);
         let v: Value = if req.content_type.contains("yaml") {
-            serde_yaml::from_str(&text).map_err(|e| {
-                status(
+            windlass::yaml::parse(&text).map_err(|e| {
+                Reply::from(status(
                     400,
                     "BadRequest",
                     &format!("error decoding YAML: {e}"),
                     Value::Null,
-                )
+                ))
             })?
         } else {
             serde_json::from_str(&text).map_err(|e| {
-                status(
+                Reply::from(status(
                     400,
                     "BadRequest",
                     &format!("error decoding JSON: {e}"),
                     Value::Null,
-                )
+                ))
             })?
         };
         if !v.is_object() {
-            return Err(status(
-                400,
-                "BadRequest",
-                "the body must be an object",
-                Value::Null,
-            ));
+            return Err(
+                status(400, "BadRequest", "the body must be an object", Value::Null).into(),
+            );
         }
         Ok(v)
     }
 
-    fn check_type(t: &Target, body: &Value) -> Result<(), (u16, Value)> {
+    pub fn check_type(t: &Target, body: &Value) -> Result<(), Reply> {
         let (av, kind) = (body["apiVersion"].as_str(), body["kind"].as_str());
         if av != Some(t.res.api_version().as_str()) || kind != Some(t.res.kind) {
             return Err(status(400, "BadRequest", &format!(
                 "the API version in the data ({}) does not match the expected API version ({}) or kind ({}) does not match {}",
                 av.unwrap_or(""), t.res.api_version(), kind.unwrap_or(""), t.res.kind
-            ), Value::Null));
+            ), Value::Null).into());
         }
         Ok(())
     }
 
-    fn manager_name(req: &Req) -> String {
-        req.query
-            .get("fieldManager")
-            .cloned()
-            .unwrap_or_else(|| "unknown".into())
+    /// Decodes a POST/PUT body into the Go types: a wrong type is a 400;
+    /// unknown fields follow `fieldValidation` (recordings 36, 66-67).
+    fn decode(t: &Target, req: &Req, body: &mut Value) -> Result<Vec<String>, Reply> {
+        let cannot = |detail: String| -> Reply {
+            status(
+                400,
+                "BadRequest",
+                &format!(
+                    "{kind} in version \"{v}\" cannot be handled as a {kind}: {detail}",
+                    kind = t.res.kind,
+                    v = t.res.version
+                ),
+                Value::Null,
+            )
+            .into()
+        };
+        match typecheck::decode(body, t.res.node(), t.res.kind) {
+            typecheck::Decoded::WrongType(e) => Err(cannot(e)),
+            typecheck::Decoded::Ok(unknown) if unknown.is_empty() => Ok(Vec::new()),
+            typecheck::Decoded::Ok(unknown) => {
+                let listed: Vec<String> = unknown
+                    .iter()
+                    .map(|u| format!("unknown field \"{u}\""))
+                    .collect();
+                match req.query.get("fieldValidation").map(String::as_str) {
+                    Some("Strict") => Err(cannot(format!(
+                        "strict decoding error: {}",
+                        listed.join(", ")
+                    ))),
+                    Some("Ignore") => Ok(Vec::new()),
+                    _ => Ok(listed),
+                }
+            }
+        }
     }
 
-    fn create(&mut self, t: &Target, req: &Req, dry_run: bool) -> (u16, Value) {
+    fn create(&mut self, t: &Target, req: &Req, dry_run: bool) -> Reply {
         let mut obj = match Self::parse_body(req).and_then(|b| Self::check_type(t, &b).map(|_| b)) {
             Ok(b) => b,
+            Err(e) => return e,
+        };
+        let mut warnings = match Self::decode(t, req, &mut obj) {
+            Ok(w) => w,
             Err(e) => return e,
         };
         let name = obj["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        if let Err(e) = rules::validate_name(t.res, &name) {
+        if let Err(e) = self.namespace_check(t, &name, true) {
             return e;
+        }
+        if let Err(e) = rules::validate_name(t.res, &name) {
+            return e.into();
+        }
+        match rules::duplicates_on_create(t.res, &name, &obj) {
+            Ok(w) => warnings.extend(w),
+            Err(e) => return e.into(),
         }
         let ns = t.namespace.clone().unwrap_or_default();
         let k = key(t.res, &ns, &name);
@@ -408,52 +517,96 @@ impl Store {
                 "AlreadyExists",
                 &format!("{} \"{name}\" already exists", t.res.qualified()),
                 details,
-            );
+            )
+            .into();
         }
-        let set = fields::collect(&obj);
-        self.server_metadata(t.res, &mut obj, Some(&ns));
-        rules::apply_defaults(t.res, &mut obj, &mut || String::new());
-        if t.res.plural == "services" && obj["spec"]["clusterIP"].as_str() == Some("") {
-            obj["spec"]["clusterIP"] = json!(self.alloc_ip());
+        let mut reply = self.insert_new(t, &ns, &name, obj, req, "Update", dry_run);
+        reply.warnings.splice(0..0, warnings);
+        reply
+    }
+
+    /// Stores a new object (create, or an apply that creates): server
+    /// metadata, defaults, validation, protection finalizers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_new(
+        &mut self,
+        t: &Target,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+        req: &Req,
+        operation: &'static str,
+        dry_run: bool,
+    ) -> Reply {
+        let applied_fields = fields::collect(&obj, t.res.node());
+        obj["metadata"]["name"] = json!(name);
+        self.server_metadata(t.res, &mut obj, Some(ns));
+        let mut ip = None;
+        if t.res.plural == "services" && obj["spec"]["clusterIP"].as_str().is_none_or(str::is_empty)
+        {
+            ip = Some(self.alloc_ip());
         }
+        rules::apply_defaults(t.res, &mut obj, &mut || ip.clone().unwrap_or_default());
+        if let Err(e) = rules::validate(t.res, name, &obj) {
+            self.rv -= 1;
+            return e.into();
+        }
+        rules::protection_finalizers(t.res, &mut obj);
+        // An Update owns everything it set, defaults included; an Apply
+        // owns what its configuration set.
+        let owned = if operation == "Apply" {
+            applied_fields
+        } else {
+            fields::collect(&obj, t.res.node())
+        };
         let stored = Stored {
             obj,
             managers: vec![Manager {
-                name: Self::manager_name(req),
-                operation: "Update",
+                name: manager_name(req),
+                operation,
                 api_version: t.res.api_version(),
                 subresource: None,
                 time: now(),
-                fields: set,
+                fields: owned,
             }],
             ready_at: self.auto_ready.map(|d| Instant::now() + d),
         };
         let mut out = self.output(t.res, &stored);
         if dry_run {
-            out["metadata"]
-                .as_object_mut()
-                .map(|m| m.remove("resourceVersion"));
+            if let Some(m) = out["metadata"].as_object_mut() {
+                m.remove("resourceVersion");
+            }
             self.rv -= 1;
         } else {
-            self.objects.insert(k, stored);
+            if t.res.plural == "customresourcedefinitions" {
+                if let Some(res) = resources::from_crd(&stored.obj) {
+                    self.crds.push(res);
+                }
+            }
+            self.objects.insert(key(t.res, ns, name), stored);
         }
-        (201, out)
+        (201, out).into()
     }
 
-    fn update(&mut self, t: &Target, name: &str, req: &Req, dry_run: bool) -> (u16, Value) {
-        let body = match Self::parse_body(req) {
+    fn update(&mut self, t: &Target, name: &str, req: &Req, dry_run: bool) -> Reply {
+        let mut body = match Self::parse_body(req) {
             Ok(b) => b,
             Err(e) => return e,
+        };
+        let warnings = if t.sub.is_none() {
+            match Self::decode(t, req, &mut body) {
+                Ok(w) => w,
+                Err(e) => return e,
+            }
+        } else {
+            Vec::new()
         };
         let ns = t.namespace.clone().unwrap_or_default();
         let k = key(t.res, &ns, name);
         let Some(old) = self.objects.get(&k).cloned() else {
-            return rules::not_found(t.res, name);
+            return rules::not_found(t.res, name).into();
         };
-        let sent_rv = body["metadata"]["resourceVersion"]
-            .as_str()
-            .map(str::to_string);
-        match sent_rv {
+        match body["metadata"]["resourceVersion"].as_str() {
             None => {
                 return rules::invalid(
                     t.res,
@@ -464,16 +617,10 @@ impl Store {
                         "Invalid value: 0x0: must be specified for an update".into(),
                     )],
                 )
+                .into()
             }
-            Some(rv) if Some(rv.as_str()) != old.obj["metadata"]["resourceVersion"].as_str() => {
-                let mut details = json!({"name": name, "kind": t.res.plural});
-                if !t.res.group.is_empty() {
-                    details["group"] = json!(t.res.group);
-                }
-                return status(409, "Conflict", &format!(
-                    "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
-                    t.res.qualified()
-                ), details);
+            Some(rv) if Some(rv) != old.obj["metadata"]["resourceVersion"].as_str() => {
+                return rules::conflict(t.res, name, "the object has been modified; please apply your changes to the latest version and try again").into();
             }
             Some(_) => {}
         }
@@ -493,6 +640,8 @@ impl Store {
                 "generation",
                 "namespace",
                 "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
             ] {
                 if let Some(v) = keep_meta.get(f) {
                     new["metadata"][f] = v.clone();
@@ -501,23 +650,18 @@ impl Store {
             if let Some(s) = keep_status {
                 new["status"] = s;
             }
-            rules::apply_defaults(t.res, &mut new, &mut || String::new());
+            rules::apply_defaults(t.res, &mut new, &mut String::new);
             if let Err(e) = rules::check_immutable(t.res, name, &old.obj, &new) {
-                return e;
+                return e.into();
             }
         }
-        self.commit_update(
-            t,
-            k,
-            old,
-            new,
-            Self::manager_name(req),
-            t.sub.clone(),
-            dry_run,
-        )
+        let mut reply =
+            self.commit_update(t, k, old, new, manager_name(req), t.sub.clone(), dry_run);
+        reply.warnings.splice(0..0, warnings);
+        reply
     }
 
-    fn patch(&mut self, t: &Target, name: &str, req: &Req, dry_run: bool) -> (u16, Value) {
+    fn patch(&mut self, t: &Target, name: &str, req: &Req, dry_run: bool) -> Reply {
         let body = match Self::parse_body(req) {
             Ok(b) => b,
             Err(e) => return e,
@@ -525,7 +669,7 @@ impl Store {
         let ns = t.namespace.clone().unwrap_or_default();
         let k = key(t.res, &ns, name);
         let Some(old) = self.objects.get(&k).cloned() else {
-            return rules::not_found(t.res, name);
+            return rules::not_found(t.res, name).into();
         };
         let mut new = old.obj.clone();
         match t.sub.as_deref() {
@@ -537,31 +681,25 @@ impl Store {
             }
             _ => {
                 merge_patch(&mut new, &body);
-                rules::apply_defaults(t.res, &mut new, &mut || String::new());
+                rules::apply_defaults(t.res, &mut new, &mut String::new);
                 if let Err(e) = rules::check_immutable(t.res, name, &old.obj, &new) {
-                    return e;
+                    return e.into();
                 }
             }
         }
-        let (code, out) = self.commit_update(
-            t,
-            k,
-            old,
-            new,
-            Self::manager_name(req),
-            t.sub.clone(),
-            dry_run,
-        );
-        if code == 200 && t.sub.as_deref() == Some("scale") {
-            return (200, scale_of(t.res, &out));
+        let reply = self.commit_update(t, k, old, new, manager_name(req), t.sub.clone(), dry_run);
+        match (&reply.body, t.sub.as_deref()) {
+            (Body::Json(out), Some("scale")) if reply.code == 200 => {
+                (200, scale_of(t.res, out)).into()
+            }
+            _ => reply,
         }
-        (code, out)
     }
 
     /// Stores the result of an Update operation: the updater takes the
     /// fields it changed from every other manager.
     #[allow(clippy::too_many_arguments)]
-    fn commit_update(
+    pub fn commit_update(
         &mut self,
         t: &Target,
         k: Key,
@@ -570,19 +708,20 @@ impl Store {
         manager: String,
         sub: Option<String>,
         dry_run: bool,
-    ) -> (u16, Value) {
-        let old_fields = fields::collect(&old.obj);
-        let new_fields = fields::collect(&new);
+    ) -> Reply {
+        let node = t.res.node();
+        if without_managed(&new) == without_managed(&old.obj) {
+            return (200, self.output(t.res, &old)).into();
+        }
+        let old_fields = fields::collect(&old.obj, node);
+        let new_fields = fields::collect(&new, node);
         let changed: FieldSet = new_fields
             .iter()
-            .filter(|p| fields::get(&old.obj, p) != fields::get(&new, p))
+            .filter(|p| fields::get(&old.obj, node, p) != fields::get(&new, node, p))
             .cloned()
             .collect();
         let removed: FieldSet = old_fields.difference(&new_fields).cloned().collect();
         let mut stored = old.clone();
-        if without_managed(&new) == without_managed(&old.obj) {
-            return (200, self.output(t.res, &old));
-        }
         for m in &mut stored.managers {
             m.fields
                 .retain(|p| !changed.contains(p) && !removed.contains(p));
@@ -608,10 +747,40 @@ impl Store {
             }
         }
         stored.managers.retain(|m| !m.fields.is_empty());
+        sort_managers(&mut stored.managers);
         if t.res.has_generation() && without_meta_status(&new) != without_meta_status(&old.obj) {
             let g = old.obj["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             new["metadata"]["generation"] = json!(g);
             stored.ready_at = self.auto_ready.map(|d| Instant::now() + d);
+        }
+        self.commit(t, k, stored, new, dry_run)
+    }
+
+    /// Writes a changed object (a new resourceVersion), or, when it is
+    /// terminating and its last finalizer was just removed, deletes it
+    /// (answering with the object as it was last stored, recording 100).
+    pub fn commit(
+        &mut self,
+        t: &Target,
+        k: Key,
+        mut stored: Stored,
+        mut new: Value,
+        dry_run: bool,
+    ) -> Reply {
+        let finished = new["metadata"]["deletionTimestamp"].is_string()
+            && new["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(Vec::is_empty);
+        if finished {
+            if let Some(m) = new["metadata"].as_object_mut() {
+                m.remove("finalizers");
+            }
+            stored.obj = new;
+            let out = self.output(t.res, &stored);
+            if !dry_run {
+                self.remove(&k);
+            }
+            return (200, out).into();
         }
         if !dry_run {
             new["metadata"]["resourceVersion"] = json!(self.next_rv());
@@ -621,232 +790,31 @@ impl Store {
         if !dry_run {
             self.objects.insert(k, stored);
         }
-        (200, out)
-    }
-
-    fn apply(&mut self, t: &Target, name: &str, req: &Req, dry_run: bool) -> (u16, Value) {
-        let applied = match Self::parse_body(req).and_then(|b| Self::check_type(t, &b).map(|_| b)) {
-            Ok(b) => b,
-            Err(e) => return e,
-        };
-        if let Some(n) = applied["metadata"]["name"].as_str() {
-            if n != name {
-                return status(
-                    400,
-                    "BadRequest",
-                    &format!(
-                        "the name of the object ({n}) does not match the name on the URL ({name})"
-                    ),
-                    Value::Null,
-                );
-            }
-        }
-        let Some(manager) = req.query.get("fieldManager").cloned() else {
-            return status(
-                400,
-                "BadRequest",
-                "PATCH with application/apply-patch+yaml requires a fieldManager",
-                Value::Null,
-            );
-        };
-        if let Err(e) = rules::validate_name(t.res, name) {
-            return e;
-        }
-        let force = req.query.get("force").is_some_and(|v| v == "true");
-        let ns = t.namespace.clone().unwrap_or_default();
-        let k = key(t.res, &ns, name);
-        let new_set = fields::collect(&applied);
-        let entry = |set: FieldSet| Manager {
-            name: manager.clone(),
-            operation: "Apply",
-            api_version: t.res.api_version(),
-            subresource: None,
-            time: now(),
-            fields: set,
-        };
-
-        let Some(old) = self.objects.get(&k).cloned() else {
-            let mut obj = applied.clone();
-            obj["metadata"]["name"] = json!(name);
-            self.server_metadata(t.res, &mut obj, Some(&ns));
-            rules::apply_defaults(t.res, &mut obj, &mut || String::new());
-            if t.res.plural == "services" && obj["spec"]["clusterIP"].as_str() == Some("") {
-                obj["spec"]["clusterIP"] = json!(self.alloc_ip());
-                obj["spec"]["clusterIPs"] = json!([obj["spec"]["clusterIP"].clone()]);
-            }
-            let stored = Stored {
-                obj,
-                managers: vec![entry(new_set)],
-                ready_at: self.auto_ready.map(|d| Instant::now() + d),
-            };
-            let mut out = self.output(t.res, &stored);
-            if dry_run {
-                out["metadata"]
-                    .as_object_mut()
-                    .map(|m| m.remove("resourceVersion"));
-                self.rv -= 1;
-            } else {
-                self.objects.insert(k, stored);
-            }
-            return (201, out);
-        };
-
-        // Conflicts: fields another manager owns, set here to another value.
-        let mut conflicts: Vec<(&Manager, &Vec<Seg>)> = Vec::new();
-        for p in &new_set {
-            for m in old.managers.iter().filter(|m| m.name != manager) {
-                if m.fields.contains(p) && fields::get(&old.obj, p) != fields::get(&applied, p) {
-                    conflicts.push((m, p));
-                }
-            }
-        }
-        if !conflicts.is_empty() && !force {
-            let describe = |m: &Manager| match &m.subresource {
-                Some(s) => format!(
-                    "conflict with \"{}\" with subresource \"{s}\" using {}",
-                    m.name, m.api_version
-                ),
-                None => format!("conflict with \"{}\"", m.name),
-            };
-            let causes: Vec<Value> = conflicts
-                .iter()
-                .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": describe(m), "field": fields::display(p)}))
-                .collect();
-            let message = if conflicts.len() == 1 {
-                format!(
-                    "Apply failed with 1 conflict: {}: {}",
-                    describe(conflicts[0].0),
-                    fields::display(conflicts[0].1)
-                )
-            } else {
-                let lines: Vec<String> = conflicts
-                    .iter()
-                    .map(|(m, p)| format!("{}: {}", describe(m), fields::display(p)))
-                    .collect();
-                format!(
-                    "Apply failed with {} conflicts: {}",
-                    conflicts.len(),
-                    lines.join("\n")
-                )
-            };
-            return status(409, "Conflict", &message, json!({"causes": causes}));
-        }
-        let taken: FieldSet = conflicts.iter().map(|(_, p)| (*p).clone()).collect();
-
-        let mut new = old.obj.clone();
-        let old_set = old
-            .managers
-            .iter()
-            .find(|m| m.name == manager && m.operation == "Apply")
-            .map(|m| m.fields.clone())
-            .unwrap_or_default();
-        for p in old_set.difference(&new_set) {
-            let shared = old
-                .managers
-                .iter()
-                .any(|m| m.name != manager && m.fields.contains(p));
-            if !shared {
-                fields::remove(&mut new, p);
-            }
-        }
-        let mut body = applied.clone();
-        if let Some(m) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("name");
-            m.remove("namespace");
-        }
-        fields::merge(&mut new, &body, "");
-        rules::apply_defaults(t.res, &mut new, &mut || String::new());
-        if let Err(e) = rules::check_immutable(t.res, name, &old.obj, &new) {
-            return e;
-        }
-        let mut stored = old.clone();
-        for m in &mut stored.managers {
-            if m.name != manager {
-                m.fields.retain(|p| !taken.contains(p));
-            }
-        }
-        let ownership_changed;
-        match stored
-            .managers
-            .iter_mut()
-            .find(|m| m.name == manager && m.operation == "Apply")
-        {
-            Some(m) => {
-                ownership_changed = m.fields != new_set;
-                if ownership_changed {
-                    m.fields = new_set;
-                    m.time = now();
-                }
-            }
-            None => {
-                ownership_changed = true;
-                stored.managers.push(entry(new_set));
-            }
-        }
-        stored.managers.retain(|m| !m.fields.is_empty());
-        let changed = without_managed(&new) != without_managed(&old.obj)
-            || ownership_changed
-            || !taken.is_empty();
-        if !changed {
-            return (200, self.output(t.res, &old));
-        }
-        if t.res.has_generation() && without_meta_status(&new) != without_meta_status(&old.obj) {
-            let g = old.obj["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
-            new["metadata"]["generation"] = json!(g);
-            stored.ready_at = self.auto_ready.map(|d| Instant::now() + d);
-        }
-        if !dry_run {
-            new["metadata"]["resourceVersion"] = json!(self.next_rv());
-        }
-        stored.obj = new;
-        let out = self.output(t.res, &stored);
-        if !dry_run {
-            self.objects.insert(k, stored);
-        }
-        (200, out)
-    }
-
-    fn delete(&mut self, t: &Target, name: &str, dry_run: bool) -> (u16, Value) {
-        let ns = t.namespace.clone().unwrap_or_default();
-        let k = key(t.res, &ns, name);
-        let Some(stored) = self.objects.get(&k).cloned() else {
-            return rules::not_found(t.res, name);
-        };
-        if !dry_run {
-            self.objects.remove(&k);
-            if t.res.plural == "namespaces" {
-                self.objects.retain(|(_, ns, _), _| ns != name);
-            }
-        }
-        // Objects with finalizers come back with a deletion timestamp; the
-        // rest get a Status.
-        if matches!(
-            t.res.plural,
-            "persistentvolumes" | "namespaces" | "persistentvolumeclaims"
-        ) {
-            let mut out = self.output(t.res, &stored);
-            out["metadata"]["deletionTimestamp"] = json!(now());
-            return (200, out);
-        }
-        let mut details =
-            json!({"name": name, "kind": t.res.plural, "uid": stored.obj["metadata"]["uid"]});
-        if !t.res.group.is_empty() {
-            details["group"] = json!(t.res.group);
-        }
-        (
-            200,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
-        )
+        (200, out).into()
     }
 }
 
-fn scale_of(res: &Res, obj: &Value) -> Value {
+/// managedFields order: Apply entries first, then Update entries; within
+/// each, older first, equal times by manager name (recording 51).
+pub fn sort_managers(m: &mut [Manager]) {
+    m.sort_by(|a, b| {
+        (a.operation != "Apply", &a.time, &a.name).cmp(&(b.operation != "Apply", &b.time, &b.name))
+    });
+}
+
+pub fn scale_of(_res: &Res, obj: &Value) -> Value {
+    let selector: Vec<String> = obj["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
     json!({
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"],
                      "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"],
                      "creationTimestamp": obj["metadata"]["creationTimestamp"]},
         "spec": {"replicas": obj["spec"]["replicas"]},
-        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": res.plural}
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector.join(",")}
     })
 }
