@@ -118,7 +118,7 @@ impl Store {
             }
         }
         stored.obj["metadata"]["resourceVersion"] = json!(self.next_rv());
-        self.objects.insert(k.clone(), stored);
+        self.put(k.clone(), stored);
         false
     }
 
@@ -175,7 +175,25 @@ impl Store {
     /// One pass of every controller; returns whether anything changed.
     pub fn reconcile(&mut self) -> bool {
         let mut changed = false;
-        let keys: Vec<Key> = self.objects.keys().cloned().collect();
+        // Only objects some controller acts on; the rest (thousands, in
+        // the big-release tests) are not even looked at.
+        let objects = &self.objects;
+        self.watched.retain(|k| objects.contains_key(k));
+        let keys: Vec<Key> = self.watched.iter().cloned().collect();
+        if keys.is_empty() {
+            return false;
+        }
+        let owned = keys
+            .iter()
+            .any(|k| self.objects[k].obj["metadata"]["ownerReferences"].is_array());
+        let uids: std::collections::HashSet<String> = if owned {
+            self.objects
+                .values()
+                .filter_map(|s| s.obj["metadata"]["uid"].as_str().map(str::to_string))
+                .collect()
+        } else {
+            Default::default()
+        };
         for k in keys {
             let Some(stored) = self.objects.get(&k).cloned() else {
                 continue;
@@ -189,12 +207,9 @@ impl Store {
                 .unwrap_or_default();
             if !owners.is_empty()
                 && !terminating(obj)
-                && owners.iter().all(|o| {
-                    !self
-                        .objects
-                        .values()
-                        .any(|s| s.obj["metadata"]["uid"] == o["uid"])
-                })
+                && owners
+                    .iter()
+                    .all(|o| !o["uid"].as_str().is_some_and(|u| uids.contains(u)))
             {
                 self.begin_delete(&k, "Background");
                 changed = true;
@@ -368,7 +383,7 @@ impl Store {
             pv.obj["status"]["phase"] = json!(next);
             pv.obj["status"]["lastPhaseTransitionTime"] = json!(now());
             pv.obj["metadata"]["resourceVersion"] = json!(self.next_rv());
-            self.objects.insert(k.clone(), pv);
+            self.put(k.clone(), pv);
             return true;
         };
         if claim_ref["uid"].is_string() {
@@ -410,7 +425,7 @@ impl Store {
         }
         sort_managers(&mut pv.managers);
         pv.obj["metadata"]["resourceVersion"] = json!(self.next_rv());
-        self.objects.insert(k.clone(), pv.clone());
+        self.put(k.clone(), pv.clone());
         let mut claim = claim;
         claim.obj["spec"]["volumeName"] = json!(k.2);
         claim.obj["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
@@ -419,7 +434,7 @@ impl Store {
         claim.obj["status"]["accessModes"] = pv.obj["spec"]["accessModes"].clone();
         claim.obj["status"]["capacity"] = pv.obj["spec"]["capacity"].clone();
         claim.obj["metadata"]["resourceVersion"] = json!(self.next_rv());
-        self.objects.insert(ck, claim);
+        self.put(ck, claim);
         true
     }
 
@@ -445,7 +460,7 @@ impl Store {
             {"type": "Established", "status": "True", "lastTransitionTime": t, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
         ]);
         crd.obj["metadata"]["resourceVersion"] = json!(self.next_rv());
-        self.objects.insert(k.clone(), crd);
+        self.put(k.clone(), crd);
         true
     }
 }

@@ -139,14 +139,12 @@ pub struct TestApiServer {
     /// PEM of the CA that signed the server certificate.
     pub ca_pem: String,
     task: tokio::task::JoinHandle<()>,
-    controllers: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for TestApiServer {
     fn drop(&mut self) {
         self.task.abort();
-        self.controllers.abort();
     }
 }
 
@@ -477,17 +475,22 @@ impl TestApiServer {
             faults: Mutex::new(Vec::new()),
             controllers_paused: Default::default(),
         });
-        // The controllers run on their own, a little after each change,
-        // as kube-controller-manager does.
-        let ticking = inner.clone();
-        let controllers = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                if !ticking
-                    .controllers_paused
-                    .load(std::sync::atomic::Ordering::SeqCst)
-                {
-                    ticking.store.lock().unwrap().reconcile();
+        // The controllers run on their own thread, a little after each
+        // change, as kube-controller-manager does; never on the runtime's
+        // two workers, which serve the requests (a blocked worker halves
+        // the server). The thread ends with the server.
+        let ticking = Arc::downgrade(&inner);
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let Some(inner) = ticking.upgrade() else {
+                return;
+            };
+            if !inner
+                .controllers_paused
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                if let Ok(mut store) = inner.store.try_lock() {
+                    store.reconcile();
                 }
             }
         });
@@ -516,7 +519,6 @@ impl TestApiServer {
             kubeconfig: kubeconfig_path,
             ca_pem,
             task,
-            controllers,
             _dir: dir,
         }
     }

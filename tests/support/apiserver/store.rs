@@ -79,6 +79,9 @@ pub struct Store {
     next_ip: u32,
     /// Resource types defined by CRDs in this store.
     pub crds: Vec<&'static Res>,
+    /// Objects some controller may act on (terminating, owned, volumes,
+    /// CRDs), so the controllers never scan thousands of others.
+    pub(super) watched: std::collections::BTreeSet<Key>,
     /// When set, workloads report ready (and PVCs bound) this long after
     /// their last spec change.
     pub auto_ready: Option<Duration>,
@@ -209,6 +212,7 @@ impl Store {
             rv: 1000,
             next_ip: 10,
             crds: Vec::new(),
+            watched: Default::default(),
             auto_ready: None,
         };
         for ns in ["default", "kube-system"] {
@@ -227,6 +231,19 @@ impl Store {
             );
         }
         s
+    }
+
+    /// Stores an object, noting whether a controller needs to look at it.
+    pub fn put(&mut self, k: Key, stored: Stored) {
+        let meta = &stored.obj["metadata"];
+        if meta["deletionTimestamp"].is_string()
+            || meta["ownerReferences"].is_array()
+            || k.0 == "/persistentvolumes"
+            || k.0 == "apiextensions.k8s.io/customresourcedefinitions"
+        {
+            self.watched.insert(k.clone());
+        }
+        self.objects.insert(k, stored);
     }
 
     /// A resource type, built in or defined by a CRD of this store.
@@ -583,7 +600,7 @@ impl Store {
                     self.crds.push(res);
                 }
             }
-            self.objects.insert(key(t.res, ns, name), stored);
+            self.put(key(t.res, ns, name), stored);
         }
         (201, out).into()
     }
@@ -788,7 +805,7 @@ impl Store {
         stored.obj = new;
         let out = self.output(t.res, &stored);
         if !dry_run {
-            self.objects.insert(k, stored);
+            self.put(k, stored);
         }
         (200, out).into()
     }
