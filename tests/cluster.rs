@@ -1111,3 +1111,44 @@ async fn an_unquoted_octal_mode_is_sent_as_the_number_kubectl_sends() {
     // The template says `defaultMode: 0555`: octal, as kubectl reads it.
     assert_eq!(scripts["configMap"]["defaultMode"], 365);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_500_without_a_reason_is_the_server_refusing_and_is_not_retried() {
+    let server = TestApiServer::start().await;
+    let c = connect(&server, Some("default"))
+        .await
+        .with_retry(RetryPolicy {
+            max_retries: 5,
+            min_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            max_total: Duration::from_secs(2),
+        });
+    let typo = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web-typo"},
+        "spec": {"replicas": "3", "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}});
+    let before = server.requests().len();
+    let e = c.apply(&typo, ApplyOptions::default()).await.unwrap_err();
+    assert!(matches!(e, ClusterError::Refused { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "apply Deployment default/web-typo: the API server refused it: .spec.replicas: expected numeric (int or float), got string"
+    );
+    let sent: Vec<_> = server
+        .requests_since(before)
+        .into_iter()
+        .filter(|r| r.path.ends_with("/deployments/web-typo"))
+        .collect();
+    assert_eq!(sent.len(), 1, "sent once, not retried: {sent:?}");
+    // A 500 whose Status says the server failed (InternalError) is retried.
+    server.inject(Fault {
+        matcher: Matcher::Request {
+            method: Some("PATCH".into()),
+            path_contains: "configmaps/ok".into(),
+        },
+        action: FaultAction::Status(500),
+        times: 2,
+    });
+    c.apply(&cm("ok", json!({"a": "1"})), ApplyOptions::default())
+        .await
+        .unwrap();
+}

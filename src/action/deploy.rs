@@ -396,6 +396,44 @@ fn check_ownership(plan: &[Planned], name: &str, ns: &str, take: bool) -> Result
     Ok(())
 }
 
+/// Plans `objects`; when some are still being deleted (an uninstall just
+/// before, a foreground delete waiting for the garbage collector), waits
+/// for them to go, within `--timeout`, and plans again: applying to a
+/// terminating object would change it and then lose it.
+async fn plan_past_deletions(
+    ctx: &Context,
+    objects: &[Value],
+    opts: &DeployOptions,
+) -> Result<Vec<Planned>, ActionError> {
+    let plan = ctx.cluster.plan(objects, opts.force_conflicts).await?;
+    let terminating: Vec<Value> = plan
+        .iter()
+        .filter_map(|p| p.before.as_ref())
+        .filter(|b| b["metadata"]["deletionTimestamp"].is_string())
+        .cloned()
+        .collect();
+    if terminating.is_empty() {
+        return Ok(plan);
+    }
+    (ctx.progress)(&format!(
+        "waiting for {} object(s) still being deleted: {}",
+        terminating.len(),
+        crate::cluster::describe(&terminating[0])
+    ));
+    match ctx
+        .cluster
+        .wait_deleted(&terminating, opts.timeout, ctx.poll, &|_| {})
+        .await
+    {
+        Ok(()) => Ok(ctx.cluster.plan(objects, opts.force_conflicts).await?),
+        Err(ClusterError::Timeout { seconds, not_ready }) => Err(ActionError::State(format!(
+            "objects of this release are still being deleted after {seconds}s, so nothing was changed: {}; wait for them to go (or remove the finalizers that hold them) and run again",
+            not_ready.join("; ")
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn deploy(
     ctx: &Context,
     name: &str,
@@ -411,7 +449,7 @@ async fn deploy(
     // Plan first: the server validates every object before anything is
     // written, so a change it refuses leaves the cluster and history as
     // they were.
-    let plan = ctx.cluster.plan(&objects, opts.force_conflicts).await?;
+    let plan = plan_past_deletions(ctx, &objects, opts).await?;
     check_ownership(&plan, name, &ctx.namespace, opts.take_ownership)?;
     let (prune, to_delete) = prune_lines(ctx, &d, &plan).await?;
     let mut lines = plan_lines(&plan);

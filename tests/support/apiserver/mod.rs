@@ -53,6 +53,19 @@ pub struct HoldState {
     released: tokio::sync::Notify,
 }
 
+/// Pauses and resumes a test server's controllers.
+#[derive(Clone)]
+pub struct ControllerSwitch(Arc<Inner>);
+
+impl ControllerSwitch {
+    /// Stops (true) or restarts (false) the simulated controllers.
+    pub fn pause(&self, paused: bool) {
+        self.0
+            .controllers_paused
+            .store(paused, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// A request the server holds until the test releases it, so a fault or
 /// a signal lands in a known phase without sleeping.
 pub struct Hold(Arc<HoldState>);
@@ -598,6 +611,12 @@ impl TestApiServer {
         self.inner
             .controllers_paused
             .store(paused, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A handle that pauses and resumes the controllers from anywhere
+    /// (a progress callback, another task).
+    pub fn controller_switch(&self) -> ControllerSwitch {
+        ControllerSwitch(self.inner.clone())
     }
 
     /// Runs the controllers until nothing changes (even when paused): what
