@@ -1152,3 +1152,40 @@ async fn a_500_without_a_reason_is_the_server_refusing_and_is_not_retried() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_whose_crd_was_just_applied_is_waited_for() {
+    let server = TestApiServer::start().await;
+    let c = connect(&server, Some("default")).await;
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.windlass.io"},
+        "spec": {"group": "example.windlass.io", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                 "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                     "type": "object", "properties": {"spec": {"type": "object", "required": ["size"],
+                     "properties": {"size": {"type": "integer", "minimum": 1}}}}}}}]}});
+    let widget = json!({"apiVersion": "example.windlass.io/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 2}});
+    // Before the CRD, the kind is unknown at once.
+    assert!(matches!(
+        c.apply(&widget, ApplyOptions::default()).await.unwrap_err(),
+        ClusterError::UnknownKind { .. }
+    ));
+    c.apply(&crd, ApplyOptions::default()).await.unwrap();
+    // The group is not served yet the first two times discovery asks.
+    server.inject(Fault {
+        matcher: Matcher::Request {
+            method: Some("GET".into()),
+            path_contains: "/apis/example.windlass.io/v1".into(),
+        },
+        action: FaultAction::Status(404),
+        times: 2,
+    });
+    let stored = c.apply(&widget, ApplyOptions::default()).await.unwrap();
+    assert_eq!(stored["spec"]["size"], 2);
+    // The CRD's schema is enforced: below its minimum is a 422 naming the field.
+    let e = c
+        .apply(&json!({"apiVersion": "example.windlass.io/v1", "kind": "Widget", "metadata": {"name": "w2"}, "spec": {"size": 0}}), ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("spec.size: Invalid value: 0"), "{e}");
+}

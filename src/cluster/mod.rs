@@ -3,6 +3,7 @@
 //! create and update, with retries, bounded concurrency and readiness checks.
 
 mod delete;
+mod discovery;
 pub mod error;
 pub mod ready;
 
@@ -15,7 +16,7 @@ use backon::{ExponentialBuilder, Retryable};
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::core::ApiResource;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -95,6 +96,9 @@ pub struct Cluster {
     server: String,
     namespace: String,
     discovery: Mutex<HashMap<String, Vec<(String, ResourceInfo)>>>,
+    /// Groups of the CustomResourceDefinitions this connection applied:
+    /// their kinds may take a moment to be served.
+    crd_groups: std::sync::Mutex<std::collections::HashSet<String>>,
     retry: RetryPolicy,
     concurrency: usize,
 }
@@ -237,6 +241,7 @@ impl Cluster {
             server,
             namespace,
             discovery: Mutex::new(HashMap::new()),
+            crd_groups: Default::default(),
             retry: RetryPolicy::default(),
             concurrency: 8,
         })
@@ -299,63 +304,6 @@ impl Cluster {
             })
             .await?;
         Ok(info.git_version)
-    }
-
-    /// Maps apiVersion and kind to the resource and its scope. One discovery
-    /// request per group version, cached for the life of the connection.
-    pub async fn resolve(
-        &self,
-        api_version: &str,
-        kind: &str,
-    ) -> Result<ResourceInfo, ClusterError> {
-        let mut cache = self.discovery.lock().await;
-        if !cache.contains_key(api_version) {
-            let action = format!("discover {api_version}");
-            let list = if api_version.contains('/') {
-                self.retrying(&action, || {
-                    self.client.list_api_group_resources(api_version)
-                })
-                .await
-            } else {
-                self.retrying(&action, || self.client.list_core_api_resources(api_version))
-                    .await
-            };
-            let list = match list {
-                Ok(l) => l,
-                Err(ClusterError::NotFound { .. }) => {
-                    return Err(ClusterError::UnknownKind {
-                        api_version: api_version.into(),
-                        kind: kind.into(),
-                    })
-                }
-                Err(e) => return Err(e),
-            };
-            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-            let entries = list
-                .resources
-                .iter()
-                .filter(|r| !r.name.contains('/'))
-                .map(|r| {
-                    let gvk = GroupVersionKind::gvk(group, version, &r.kind);
-                    (
-                        r.kind.clone(),
-                        ResourceInfo {
-                            api_resource: ApiResource::from_gvk_with_plural(&gvk, &r.name),
-                            namespaced: r.namespaced,
-                        },
-                    )
-                })
-                .collect();
-            cache.insert(api_version.to_string(), entries);
-        }
-        cache
-            .get(api_version)
-            .and_then(|v| v.iter().find(|(k, _)| k == kind))
-            .map(|(_, info)| info.clone())
-            .ok_or_else(|| ClusterError::UnknownKind {
-                api_version: api_version.into(),
-                kind: kind.into(),
-            })
     }
 
     pub(crate) fn api(&self, info: &ResourceInfo, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -430,6 +378,11 @@ impl Cluster {
         let out = self
             .retrying(&action, || api.patch(&name, &params, &patch))
             .await?;
+        if !opts.dry_run && obj["kind"] == "CustomResourceDefinition" {
+            if let Some(group) = obj["spec"]["group"].as_str() {
+                self.note_crd_group(group);
+            }
+        }
         Ok(Self::to_value(out))
     }
 
