@@ -173,16 +173,23 @@ pub struct Planned {
     pub after: Value,
 }
 
-/// Drops what changes on every write without meaning anything (times).
+/// What an apply by windlass can change, for telling a no-op from an
+/// update: controllers write `status` (and bump resourceVersion, and own
+/// their own managedFields entries) at any time, including between the
+/// list and the dry run of one plan, and none of that is ours to change.
 fn comparable(v: &Value) -> Value {
     let mut v = v.clone();
-    if let Some(mf) = v
-        .pointer_mut("/metadata/managedFields")
-        .and_then(Value::as_array_mut)
-    {
-        for m in mf {
-            if let Some(o) = m.as_object_mut() {
-                o.remove("time");
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+        if let Some(mf) = meta.get_mut("managedFields").and_then(Value::as_array_mut) {
+            mf.retain(|m| m["manager"] == FIELD_MANAGER && m.get("subresource").is_none());
+            for m in mf.iter_mut() {
+                if let Some(o) = m.as_object_mut() {
+                    o.remove("time");
+                }
             }
         }
     }
