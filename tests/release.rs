@@ -476,14 +476,11 @@ async fn concurrent_operations_exclude_each_other() {
     action::install(&c, &chart, &values(&[], &[]), &opts("r"))
         .await
         .unwrap();
-    // Slow the first upgrade down while it holds the lock, long enough to renew it.
-    server.inject(Fault {
-        matcher: Matcher::Request {
-            method: Some("PATCH".into()),
-            path_contains: "configmaps/r-main?".into(),
-        },
-        action: FaultAction::Delay(Duration::from_millis(2500)),
-        times: 1,
+    // Hold the first upgrade's write of its ConfigMap: it then holds the
+    // lock (and keeps renewing it) until the test lets it go on.
+    let held = server.hold(Matcher::Write {
+        method: Some("PATCH".into()),
+        path_contains: "configmaps/r-main?".into(),
     });
     let (c1, ch1) = (c.clone(), chart.clone());
     let first = tokio::spawn(async move {
@@ -497,13 +494,7 @@ async fn concurrent_operations_exclude_each_other() {
         )
         .await
     });
-    // Start the second upgrade once the first holds the lock.
-    wait_for(|| {
-        server
-            .object("coordination.k8s.io", "leases", "apps", "windlass-lock-r")
-            .is_some()
-    })
-    .await;
+    held.arrived().await;
     let second = action::upgrade(
         &c,
         &chart,
@@ -513,6 +504,7 @@ async fn concurrent_operations_exclude_each_other() {
         false,
     )
     .await;
+    held.release();
     let first = first.await.unwrap();
     assert!(first.is_ok(), "{:?}", first.err());
     let e = second.unwrap_err();
