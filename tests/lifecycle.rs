@@ -155,6 +155,17 @@ fn small_chart(dir: &Path) -> windlass::chart::Chart {
     windlass::chart::load(dir).unwrap()
 }
 
+/// Installs release `r` of the small chart; the chart's directory lives
+/// as long as the returned guard.
+async fn install_small(c: &Context) -> (tempfile::TempDir, windlass::chart::Chart) {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = small_chart(dir.path());
+    action::install(c, &chart, &values(&[]), &opts("r"))
+        .await
+        .unwrap();
+    (dir, chart)
+}
+
 async fn config_value(c: &Context, name: &str) -> Option<Value> {
     c.cluster
         .get("v1", "ConfigMap", None, name)
@@ -315,11 +326,7 @@ async fn a_terminating_object_in_the_way_is_waited_for() {
     };
     server.pause_controllers(true);
     let c = backend.context("in-the-way").await;
-    let dir = tempfile::tempdir().unwrap();
-    let chart = small_chart(dir.path());
-    action::install(&c, &chart, &values(&[]), &opts("r"))
-        .await
-        .unwrap();
+    let (_dir, chart) = install_small(&c).await;
     let foreground = UninstallOptions {
         cascade: Propagation::Foreground,
         ..Default::default()
@@ -359,11 +366,7 @@ async fn a_lease_left_terminating_by_an_older_windlass_is_cleared() {
     };
     server.pause_controllers(true);
     let c = backend.context("old-lease").await;
-    let dir = tempfile::tempdir().unwrap();
-    let chart = small_chart(dir.path());
-    action::install(&c, &chart, &values(&[]), &opts("r"))
-        .await
-        .unwrap();
+    let (_dir, chart) = install_small(&c).await;
     // What an older windlass left: its Lease, deleted in the foreground,
     // waiting for a garbage collector that is not running.
     let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -421,11 +424,7 @@ async fn diff_and_drift_see_what_another_manager_changed() {
     let backend = Backend::start().await;
     let ns = backend.namespace("drift");
     let c = backend.context(&ns).await;
-    let dir = tempfile::tempdir().unwrap();
-    let chart = small_chart(dir.path());
-    action::install(&c, &chart, &values(&[]), &opts("r"))
-        .await
-        .unwrap();
+    let (_dir, chart) = install_small(&c).await;
     let items = action::diff_upgrade(&c, &chart, &values(&["data=two"]), "r", ValuesMode::Reset)
         .await
         .unwrap();

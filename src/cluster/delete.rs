@@ -158,15 +158,13 @@ impl Cluster {
         poll: Duration,
         progress: &(dyn Fn(&[String]) + Sync),
     ) -> Result<(), ClusterError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut pending: Vec<Value> = Vec::with_capacity(objects.len());
+        let mut prepared = Vec::with_capacity(objects.len());
         for o in objects {
-            pending.push(self.prepare(o).await?.1);
+            prepared.push(self.prepare(o).await?.1);
         }
-        loop {
+        super::poll_until(timeout, poll, progress, || async {
             let mut left = Vec::new();
-            let mut lines = Vec::new();
-            for obj in pending {
+            for obj in &prepared {
                 let live = self
                     .get(
                         obj["apiVersion"].as_str().unwrap_or_default(),
@@ -175,28 +173,16 @@ impl Cluster {
                         obj["metadata"]["name"].as_str().unwrap_or_default(),
                     )
                     .await?;
-                if let Some(live) = live {
-                    // A new object of the same name is not the one deleted.
-                    let same = obj["metadata"]["uid"].is_null()
-                        || obj["metadata"]["uid"] == live["metadata"]["uid"];
-                    if same {
-                        lines.push(format!("{}: {}", describe(&obj), still_there(&live)));
-                        left.push(obj);
-                    }
+                // A new object of the same name is not the one deleted.
+                if let Some(live) = live.filter(|l| {
+                    obj["metadata"]["uid"].is_null()
+                        || obj["metadata"]["uid"] == l["metadata"]["uid"]
+                }) {
+                    left.push(format!("{}: {}", describe(obj), still_there(&live)));
                 }
             }
-            progress(&lines);
-            if left.is_empty() {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() + poll > deadline {
-                return Err(ClusterError::Timeout {
-                    seconds: timeout.as_secs(),
-                    not_ready: lines,
-                });
-            }
-            pending = left;
-            tokio::time::sleep(poll).await;
-        }
+            Ok(left)
+        })
+        .await
     }
 }

@@ -671,8 +671,7 @@ impl Cluster {
         poll: Duration,
         progress: &(dyn Fn(&[String]) + Sync),
     ) -> Result<(), ClusterError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
+        poll_until(timeout, poll, progress, || async {
             let mut not_ready = Vec::new();
             for obj in objects {
                 let (info, obj) = self.prepare(obj).await?;
@@ -694,17 +693,38 @@ impl Cluster {
                     not_ready.push(format!("{}: {why}", describe(&obj)));
                 }
             }
-            progress(&not_ready);
-            if not_ready.is_empty() {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() + poll > deadline {
-                return Err(ClusterError::Timeout {
-                    seconds: timeout.as_secs(),
-                    not_ready,
-                });
-            }
-            tokio::time::sleep(poll).await;
+            Ok(not_ready)
+        })
+        .await
+    }
+}
+
+/// Runs `check` every `poll` until it reports nothing left (each report a
+/// line per object still waited for, passed to `progress`), or `timeout`
+/// passes: then [`ClusterError::Timeout`] with the last report.
+pub(crate) async fn poll_until<F, Fut>(
+    timeout: Duration,
+    poll: Duration,
+    progress: &(dyn Fn(&[String]) + Sync),
+    mut check: F,
+) -> Result<(), ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, ClusterError>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = check().await?;
+        progress(&left);
+        if left.is_empty() {
+            return Ok(());
         }
+        if tokio::time::Instant::now() + poll > deadline {
+            return Err(ClusterError::Timeout {
+                seconds: timeout.as_secs(),
+                not_ready: left,
+            });
+        }
+        tokio::time::sleep(poll).await;
     }
 }

@@ -1,16 +1,11 @@
 //! Server-side apply: the typed check (500s), field ownership and
 //! conflicts, merging by the schema's list and map semantics, dry runs.
 
-use std::time::Instant;
-
 use serde_json::{json, Value};
 
 use super::fields::{self, FieldSet, Seg};
 use super::rules::{self, status};
-use super::store::{
-    key, now, sort_managers, without_managed, without_meta_status, Manager, Reply, Req, Store,
-    Target,
-};
+use super::store::{key, now, sort_managers, without_managed, Manager, Reply, Req, Store, Target};
 use super::typecheck;
 
 /// Reads an apply body. YAML keys given twice keep the last value, with a
@@ -234,11 +229,6 @@ impl Store {
             m.time = now();
         }
         sort_managers(&mut stored.managers);
-        if t.res.has_generation() && without_meta_status(&new) != without_meta_status(&old.obj) {
-            let g = old.obj["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
-            new["metadata"]["generation"] = json!(g);
-            stored.ready_at = self.auto_ready.map(|d| Instant::now() + d);
-        }
         self.commit(t, k, stored, new, dry_run)
     }
 }

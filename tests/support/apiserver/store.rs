@@ -721,7 +721,7 @@ impl Store {
         t: &Target,
         k: Key,
         old: Stored,
-        mut new: Value,
+        new: Value,
         manager: String,
         sub: Option<String>,
         dry_run: bool,
@@ -765,11 +765,6 @@ impl Store {
         }
         stored.managers.retain(|m| !m.fields.is_empty());
         sort_managers(&mut stored.managers);
-        if t.res.has_generation() && without_meta_status(&new) != without_meta_status(&old.obj) {
-            let g = old.obj["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
-            new["metadata"]["generation"] = json!(g);
-            stored.ready_at = self.auto_ready.map(|d| Instant::now() + d);
-        }
         self.commit(t, k, stored, new, dry_run)
     }
 
@@ -784,6 +779,13 @@ impl Store {
         mut new: Value,
         dry_run: bool,
     ) -> Reply {
+        // `stored` still holds the old object: a change outside metadata
+        // and status is a new generation.
+        if t.res.has_generation() && without_meta_status(&new) != without_meta_status(&stored.obj) {
+            let g = stored.obj["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+            new["metadata"]["generation"] = json!(g);
+            stored.ready_at = self.auto_ready.map(|d| Instant::now() + d);
+        }
         let finished = new["metadata"]["deletionTimestamp"].is_string()
             && new["metadata"]["finalizers"]
                 .as_array()
