@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{find, of_kind, render_hdfs, root, stderr, stdout, try_render_hdfs, windlass};
-use serde_json::Value;
+use serde_json::{json, Value};
 use windlass::render::Manifest;
 
 const EXAMPLES: &[&str] = &["poc-single-node", "production", "minimal"];
@@ -502,6 +502,16 @@ fn production_safety_defaults() {
     }
     assert_eq!(of_kind(&m, "PodDisruptionBudget").len(), 2);
     assert_eq!(of_kind(&m, "NetworkPolicy").len(), 2);
+    // Clients reach a datanode's data, IPC and web ports: reading a file
+    // still being written asks for the replica's visible length over IPC.
+    let dn_policy = find(&m, "NetworkPolicy", "-datanode");
+    let client_ports: Vec<&Value> = dn_policy.object["spec"]["ingress"][1]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["port"])
+        .collect();
+    assert_eq!(client_ports, [&json!(9866), &json!(9867), &json!(9864)]);
     // Only poc mode runs the root ownership fix.
     assert!(
         !serde_json::to_string(&m.iter().map(|x| &x.object).collect::<Vec<_>>())
@@ -784,6 +794,63 @@ fn datanode_readiness_requires_registration() {
     assert!(!out.status.success());
 }
 
+/// The readiness probe must not fail at random: the old script piped the
+/// response into `grep -q` under `pipefail`, and when grep found the
+/// cluster ID and exited before `cat` had written the rest, cat died of
+/// SIGPIPE (141) and the probe failed. A response with the ID first and a
+/// long tail after it made that happen most of the time.
+#[test]
+fn datanode_readiness_never_fails_at_random() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ready.sh");
+    std::fs::write(&path, script("datanode-ready.sh")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let runs = 500;
+    // Pretty-printed, as Hadoop's JMX servlet writes it: the ID's line
+    // first, then many more lines for grep never to read.
+    let body = format!(
+        "{{\"beans\": [{{\n\"ClusterId\" : \"CID-1\",\n{}\"end\": 0}}]}}\n",
+        "\"padding\" : \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\n".repeat(2048)
+    );
+    std::thread::spawn(move || {
+        for _ in 0..runs {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 256];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{body}"
+            );
+        }
+    });
+    let mut failures = Vec::new();
+    for i in 0..runs {
+        let out = Command::new("bash")
+            .arg(&path)
+            .arg(port.to_string())
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            failures.push((i, out.status.code()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {runs} probes failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
+}
+
 #[test]
 fn chart_readme_documents_every_value() {
     let readme = std::fs::read_to_string(root().join("charts/hdfs/README.md")).unwrap();
@@ -857,4 +924,19 @@ fn misspelt_values_get_a_did_you_mean() {
     .unwrap_err();
     assert!(err.contains("/datanode/replica: `replica` is not allowed here (the schema allows no such key); did you mean `replicas`?"), "{err}");
     assert!(err.contains("did you mean `namenode`?"), "{err}");
+}
+
+#[test]
+fn overriding_the_data_directories_points_at_the_values_that_set_them() {
+    let err = try_render_hdfs(
+        "hdfs",
+        "data",
+        &["tests/fixtures/hdfs-invalid/site-overrides-data-dir.yaml"],
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("/hdfs/hdfsSite: \"dfs.datanode.data.dir\" is not allowed here: the namenode's and datanodes' directories follow their volumes: set namenode.persistence, datanode.volumesPerPod and datanode.persistence instead"),
+        "{err}"
+    );
 }

@@ -93,6 +93,28 @@ pub fn validate(
                     ));
                 }
             }
+            // A `not` says only what must not match; the description of
+            // the schema that holds it says why, and what to do instead
+            // (for `propertyNames`, the key is what is refused).
+            jsonschema::error::ValidationErrorKind::Not { .. }
+            | jsonschema::error::ValidationErrorKind::PropertyNames { .. } => {
+                let (inner, refused) = match e.kind() {
+                    jsonschema::error::ValidationErrorKind::PropertyNames { error } => (
+                        error.schema_path().to_string(),
+                        error.instance().to_string(),
+                    ),
+                    _ => (e.schema_path().to_string(), e.instance().to_string()),
+                };
+                let holder = inner.strip_suffix("/not").unwrap_or(&inner);
+                let why = schema
+                    .pointer(holder)
+                    .and_then(|n| n.get("description"))
+                    .and_then(Value::as_str);
+                match why {
+                    Some(why) => out.push((at, format!("{refused} is not allowed here: {why}"))),
+                    None => out.push((at, e.to_string())),
+                }
+            }
             _ => out.push((at, e.to_string())),
         }
     }
