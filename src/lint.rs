@@ -149,6 +149,9 @@ pub fn lint_chart(chart: &Chart, user: &UserValues, opts: &RenderOptions, report
                     "templates rendered no objects with these values".into(),
                 );
             }
+            for w in &r.warnings {
+                report.push(Severity::Warning, "templates/", w.clone());
+            }
             if let Err(crate::openapi::TypeErrors(problems)) =
                 crate::openapi::check_manifests(&r.manifests)
             {

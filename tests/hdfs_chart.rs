@@ -317,10 +317,13 @@ fn poc_pvs_pin_to_the_named_node() {
         assert_eq!(terms["key"], "kubernetes.io/hostname");
         assert_eq!(terms["values"][0], "worker-1");
     }
+    // The example names its node; poc mode without one is refused.
     let m = render_hdfs("hdfs", "data", &[&example("poc-single-node")], &[]);
-    assert!(of_kind(&m, "PersistentVolume")
-        .iter()
-        .all(|pv| pv.object["spec"].get("nodeAffinity").is_none()));
+    assert!(of_kind(&m, "PersistentVolume").iter().all(|pv| {
+        pv.object["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]
+            ["values"][0]
+            == "minikube"
+    }));
 }
 
 #[test]
@@ -375,13 +378,15 @@ fn two_releases_in_two_namespaces_never_share_pvs_or_paths() {
 }
 
 #[test]
-fn replication_follows_the_datanode_count_by_default() {
+fn replication_is_three_unless_set() {
+    // Files keep the factor they were written with: it must not follow the
+    // datanode count (lint warns when there are fewer datanodes).
     for n in 1..=5u64 {
         let m = render_hdfs("hdfs", "data", &[], &[&format!("datanode.replicas={n}")]);
         let r: u64 = config(&m, "hdfs-site.xml")["dfs.replication"]
             .parse()
             .unwrap();
-        assert_eq!(r, n.min(3), "replicas={n}");
+        assert_eq!(r, 3, "replicas={n}");
     }
     let m = render_hdfs(
         "hdfs",
@@ -399,7 +404,7 @@ fn replication_follows_the_datanode_count_by_default() {
 fn config_checksum_rolls_pods_on_any_config_change_only() {
     let base = render_hdfs("hdfs", "data", &[], &[]);
     let (nn, dn) = (checksum(&base, "namenode"), checksum(&base, "datanode"));
-    assert_eq!(nn, dn, "both roles mount the same configuration");
+    assert_ne!(nn, dn, "each role sums only what it reads");
     for change in [
         r"hdfs.hdfsSite.dfs\.namenode\.handler\.count=40",
         r"hdfs.coreSite.io\.file\.buffer\.size=131072",
@@ -410,7 +415,6 @@ fn config_checksum_rolls_pods_on_any_config_change_only() {
         "namenode.ports.rpc=9000",
         "datanode.ports.http=19864",
         "datanode.volumesPerPod=2",
-        "datanode.replicas=1",
     ] {
         let m = render_hdfs("hdfs", "data", &[], &[change]);
         assert_ne!(
@@ -425,6 +429,7 @@ fn config_checksum_rolls_pods_on_any_config_change_only() {
         );
     }
     for unrelated in [
+        "datanode.replicas=1",
         "datanode.resources.requests.cpu=2",
         "namenode.podAnnotations.a=b",
         "tests.enabled=true",
@@ -657,7 +662,7 @@ fn format_script_formats_once_and_never_over_existing_metadata() {
     let log = d.join("calls.log");
     let name_dir = d.join("mount/nn");
     std::fs::create_dir(d.join("mount")).unwrap();
-    let run = |name_dir: &Path| {
+    let run_with = |name_dir: &Path, cluster_id: &str| {
         Command::new("bash")
             .arg(&format)
             .env(
@@ -665,11 +670,12 @@ fn format_script_formats_once_and_never_over_existing_metadata() {
                 format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
             )
             .env("NAME_DIR", name_dir)
-            .env("CLUSTER_ID", "CID-test")
+            .env("CLUSTER_ID", cluster_id)
             .env("STUB_LOG", &log)
             .output()
             .unwrap()
     };
+    let run = |name_dir: &Path| run_with(name_dir, "CID-test");
     let calls = || std::fs::read_to_string(&log).unwrap_or_default();
 
     let first = run(&name_dir);
@@ -714,6 +720,18 @@ fn format_script_formats_once_and_never_over_existing_metadata() {
         calls().lines().count(),
         1,
         "a non-empty directory is never formatted"
+    );
+    // No cluster ID set: Hadoop chooses one.
+    let fresh = d.join("mount/fresh");
+    let chosen = run_with(&fresh, "");
+    assert!(
+        chosen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chosen.stderr)
+    );
+    assert_eq!(
+        calls().lines().last(),
+        Some("namenode -format -nonInteractive")
     );
 }
 
@@ -938,5 +956,78 @@ fn overriding_the_data_directories_points_at_the_values_that_set_them() {
     assert!(
         err.contains("/hdfs/hdfsSite: \"dfs.datanode.data.dir\" is not allowed here: the namenode's and datanodes' directories follow their volumes: set namenode.persistence, datanode.volumesPerPod and datanode.persistence instead"),
         "{err}"
+    );
+}
+
+/// Scaling datanodes never restarts the namenode, and replication does not
+/// follow the datanode count (files keep the factor they were written with).
+#[test]
+fn scaling_datanodes_leaves_the_namenode_and_replication_alone() {
+    let checksum = |m: &[windlass::render::Manifest], role: &str| -> Value {
+        find(m, "StatefulSet", &format!("-{role}")).object["spec"]["template"]["metadata"]
+            ["annotations"]["checksum/config"]
+            .clone()
+    };
+    let site = |m: &[windlass::render::Manifest]| -> String {
+        find(m, "ConfigMap", "-config").object["data"]["hdfs-site.xml"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let renders: Vec<_> = ["1", "2", "3", "7"]
+        .iter()
+        .map(|n| {
+            render_hdfs(
+                "hdfs",
+                "data",
+                &[],
+                &[&format!("datanode.replicas={n}"), "hdfs.replication=1"],
+            )
+        })
+        .collect();
+    for r in &renders[1..] {
+        assert_eq!(checksum(r, "namenode"), checksum(&renders[0], "namenode"));
+    }
+    let default = render_hdfs("hdfs", "data", &[], &["datanode.replicas=7"]);
+    assert!(site(&default).contains("<name>dfs.replication</name><value>3</value>"));
+    let one = render_hdfs(
+        "hdfs",
+        "data",
+        &[],
+        &["datanode.replicas=1", "hdfs.replication=1"],
+    );
+    assert!(site(&one).contains("<name>dfs.replication</name><value>1</value>"));
+    // The datanode scripts are the datanodes' alone.
+    assert_ne!(
+        checksum(&default, "namenode"),
+        checksum(&default, "datanode")
+    );
+}
+
+#[test]
+fn poc_mode_requires_a_node_and_the_format_lets_hadoop_choose_the_cluster_id() {
+    let err = try_render_hdfs("hdfs", "data", &[], &["persistence.mode=poc"]).unwrap_err();
+    assert!(err.contains("/persistence/poc/nodeName"), "{err}");
+    let m = render_hdfs(
+        "hdfs",
+        "data",
+        &["charts/hdfs/examples/poc-single-node.yaml"],
+        &[],
+    );
+    for pv in of_kind(&m, "PersistentVolume") {
+        assert_eq!(
+            pv.object["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]
+                ["matchExpressions"][0]["values"],
+            json!(["minikube"]),
+            "{}",
+            pv.id()
+        );
+    }
+    let nn = find(&m, "StatefulSet", "-namenode");
+    let env =
+        serde_json::to_string(&nn.object["spec"]["template"]["spec"]["initContainers"]).unwrap();
+    assert!(
+        env.contains("{\"name\":\"CLUSTER_ID\",\"value\":\"\"}"),
+        "{env}"
     );
 }

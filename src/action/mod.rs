@@ -414,6 +414,9 @@ pub async fn render_for(
         opts.kube_version = v;
     }
     let rendered = render::render(chart, &resolved, &opts)?;
+    for w in &rendered.warnings {
+        (ctx.progress)(&format!("warning: {w}"));
+    }
     // Before any object is planned or sent: a wrong type would otherwise
     // surface as a server 500 half-way through.
     crate::openapi::check_manifests(&rendered.manifests)?;

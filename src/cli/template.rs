@@ -61,6 +61,9 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
     opts.is_install = !args.is_upgrade;
     opts.api_versions.extend(args.api_versions.iter().cloned());
     let mut rendered = render::render(&chart, &resolved, &opts)?;
+    for w in &rendered.warnings {
+        eprintln!("warning: {w}");
+    }
     if args.validate {
         windlass::openapi::check_manifests(&rendered.manifests)?;
     }

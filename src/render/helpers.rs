@@ -265,6 +265,25 @@ fn xml_escape(s: &str) -> String {
 
 type PureFn = fn(&Call) -> HResult;
 
+thread_local! {
+    /// Warnings the `warn` helper raised during the current render (one
+    /// render runs on one thread, start to end).
+    static WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Clears the warnings before a render.
+pub fn start_warnings() {
+    WARNINGS.with(|w| w.borrow_mut().clear());
+}
+
+/// The warnings the render raised, each once, in the order raised.
+pub fn take_warnings() -> Vec<String> {
+    let mut all = WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|w| seen.insert(w.clone()));
+    all
+}
+
 /// Every pure helper: name and implementation.
 const PURE: &[(&str, PureFn)] = &[
     ("toYaml", |c| {
@@ -317,6 +336,13 @@ const PURE: &[(&str, PureFn)] = &[
             Some(Value::String(s)) if s.is_empty() => Err(msg),
             Some(v) => Ok(v.clone()),
         }
+    }),
+    // `{{warn "message"}}`: renders nothing; lint reports the message as
+    // a warning, template/install/upgrade print it.
+    ("warn", |c| {
+        let msg = c.text(0)?;
+        WARNINGS.with(|w| w.borrow_mut().push(msg));
+        Ok(Value::String(String::new()))
     }),
     ("ternary", |c| {
         Ok(if truthy(c.arg(2)?) {

@@ -124,6 +124,9 @@ pub struct Rendered {
     pub manifests: Vec<Manifest>,
     /// The parent chart's rendered `NOTES.txt`.
     pub notes: Option<String>,
+    /// What the templates' `warn` helper said (a value combination that
+    /// works but is probably a mistake).
+    pub warnings: Vec<String>,
 }
 
 impl Rendered {
@@ -302,7 +305,8 @@ pub fn render(
         "Minor": version.minor.to_string(),
     });
     let mut out = Rendered::default();
-    render_into(
+    helpers::start_warnings();
+    let rendered = render_into(
         chart,
         values,
         opts,
@@ -311,7 +315,9 @@ pub fn render(
         chart.name(),
         true,
         &mut out,
-    )?;
+    );
+    out.warnings = helpers::take_warnings();
+    rendered?;
     manifest::check_duplicates(&out.manifests, &opts.namespace)?;
     manifest::sort_for_install(&mut out.manifests);
     Ok(out)

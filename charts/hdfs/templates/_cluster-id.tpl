@@ -1,1 +1,1 @@
-{{#if Values.clusterId}}{{Values.clusterId}}{{else}}CID-{{trunc 16 (sha256sum (concat Release.Namespace "/" Release.Name))}}{{/if}}
+{{Values.clusterId}}

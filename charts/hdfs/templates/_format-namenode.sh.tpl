@@ -4,7 +4,8 @@
 # restart, a rescheduled pod or an upgrade cannot wipe the filesystem.
 set -euo pipefail
 NAME_DIR="${NAME_DIR:?NAME_DIR must be set}"
-CLUSTER_ID="${CLUSTER_ID:?CLUSTER_ID must be set}"
+# Empty: Hadoop generates a unique cluster ID.
+CLUSTER_ID="${CLUSTER_ID:-}"
 
 if [ -f "$NAME_DIR/current/VERSION" ]; then
   if compgen -G "$NAME_DIR/current/fsimage_*" > /dev/null; then
@@ -24,5 +25,10 @@ if [ -d "$NAME_DIR" ] && [ -n "$(ls -A "$NAME_DIR")" ]; then
 fi
 
 mkdir -p "$NAME_DIR"
-echo "formatting new namenode metadata in $NAME_DIR (cluster ID $CLUSTER_ID)"
-hdfs namenode -format -nonInteractive -clusterid "$CLUSTER_ID"
+if [ -n "$CLUSTER_ID" ]; then
+  echo "formatting new namenode metadata in $NAME_DIR (cluster ID $CLUSTER_ID)"
+  hdfs namenode -format -nonInteractive -clusterid "$CLUSTER_ID"
+else
+  echo "formatting new namenode metadata in $NAME_DIR (new cluster ID)"
+  hdfs namenode -format -nonInteractive
+fi

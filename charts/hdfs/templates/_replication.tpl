@@ -1,1 +1,1 @@
-{{default (min 3 Values.datanode.replicas) Values.hdfs.replication}}
+{{default 3 Values.hdfs.replication}}

@@ -1,1 +1,0 @@
-{{sha256sum (concat (include "core-site.xml" this) (include "hdfs-site.xml" this) (include "log4j.properties" this) (include "format-namenode.sh" this) (include "wait-for-namenode.sh" this) (include "datanode-ready.sh" this))}}
