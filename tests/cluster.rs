@@ -898,7 +898,7 @@ async fn cli_release_lifecycle() {
         "-n",
         "hdfs",
         "--set",
-        "hdfs.webhdfs=true",
+        r"hdfs.hdfsSite.dfs\.blocksize=268435456",
         "--dry-run=server",
     ])
     .await;
@@ -919,7 +919,7 @@ async fn cli_release_lifecycle() {
         "-n",
         "hdfs",
         "--set",
-        "hdfs.webhdfs=true",
+        r"hdfs.hdfsSite.dfs\.blocksize=268435456",
     ])
     .await;
     let (o, e) = text(&out);
@@ -956,7 +956,11 @@ async fn cli_release_lifecycle() {
     let out = run(&["status", "hdfs", "-n", "hdfs", "-o", "yaml"]).await;
     assert!(text(&out).0.contains("status: deployed"));
     let out = run(&["get", "values", "hdfs", "-n", "hdfs", "--revision", "2"]).await;
-    assert!(text(&out).0.contains("webhdfs: true"), "{}", text(&out).0);
+    assert!(
+        text(&out).0.contains("dfs.blocksize: 268435456"),
+        "{}",
+        text(&out).0
+    );
     let out = run(&["get", "manifest", "hdfs", "-n", "hdfs"]).await;
     assert!(text(&out)
         .0

@@ -208,7 +208,7 @@ async fn hdfs_values_change_touches_only_config_and_checksums() {
             "-n",
             "hdfs",
             "--set",
-            "hdfs.webhdfs=true",
+            r"hdfs.hdfsSite.dfs\.blocksize=268435456",
         ],
     )
     .await;
@@ -226,7 +226,7 @@ async fn hdfs_values_change_touches_only_config_and_checksums() {
             "hdfs/StatefulSet/hdfs-namenode (apps): update"
         ]
     );
-    golden("diff-hdfs-webhdfs.txt", &text);
+    golden("diff-hdfs-blocksize.txt", &text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,7 +122,7 @@ fn rendered_manifests_pass_kubernetes_validate() {
         "everything-on".into(),
         [
             "-f", &example("poc-single-node"),
-            "--set", "networkPolicy.enabled=true,ingress.enabled=true,ingress.host=hdfs.example.com,tests.enabled=true",
+            "--set", "networkPolicy.enabled=true,ingress.enabled=true,ingress.host=hdfs.example.com,tests.enabled=true,security.allowUnauthenticatedExternalAccess=true",
             "--set", "persistence.poc.nodeName=node-1,namenode.podLabels.team=data,datanode.extraEnv[0].name=X,datanode.extraEnv[0].value=y",
             "--set", "image.pullSecrets={regcred},namenode.priorityClassName=high,datanode.antiAffinity=hard",
         ]
@@ -408,7 +408,7 @@ fn config_checksum_rolls_pods_on_any_config_change_only() {
     for change in [
         r"hdfs.hdfsSite.dfs\.namenode\.handler\.count=40",
         r"hdfs.coreSite.io\.file\.buffer\.size=131072",
-        "hdfs.webhdfs=true",
+        r"hdfs.hdfsSite.dfs\.blocksize=268435456",
         "hdfs.replication=2",
         "hdfs.safemode.extensionMs=1000",
         "clusterDomain=example.internal",
@@ -581,14 +581,15 @@ fn optional_objects_are_off_by_default() {
         "hdfs",
         "data",
         &[],
-        &["tests.enabled=true,ingress.enabled=true,hdfs.webhdfs=true"],
+        &["tests.enabled=true,ingress.enabled=true,security.allowUnauthenticatedExternalAccess=true"],
     );
     let pod = find(&m, "Pod", "-test");
     assert_eq!(
         pod.object["metadata"]["annotations"]["windlass.io/hook"],
         "test"
     );
-    assert_eq!(config(&m, "hdfs-site.xml")["dfs.webhdfs.enabled"], "true");
+    // WebHDFS is always served: there is no switch that pretends otherwise.
+    assert!(!config(&m, "hdfs-site.xml").contains_key("dfs.webhdfs.enabled"));
     let ing = find(&m, "Ingress", "-namenode");
     assert_eq!(
         ing.object["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
@@ -1030,4 +1031,48 @@ fn poc_mode_requires_a_node_and_the_format_lets_hadoop_choose_the_cluster_id() {
         env.contains("{\"name\":\"CLUSTER_ID\",\"value\":\"\"}"),
         "{env}"
     );
+}
+
+#[test]
+fn exposing_hdfs_beyond_the_cluster_needs_an_acknowledgement_that_says_why() {
+    let err = try_render_hdfs(
+        "hdfs",
+        "data",
+        &["tests/fixtures/hdfs-invalid/load-balancer-without-acknowledgement.yaml"],
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("/security/allowUnauthenticatedExternalAccess: false is not allowed here: HDFS has no authentication here and serves WebHDFS on its web ports"),
+        "{err}"
+    );
+    let notes = |sets: &[&str]| {
+        let chart = windlass::chart::load(&root().join("charts/hdfs")).unwrap();
+        let user = windlass::values::UserValues::load(&windlass::values::ValueSources {
+            files: Vec::new(),
+            sets: sets
+                .iter()
+                .map(|s| windlass::values::SetFlag {
+                    kind: windlass::values::SetKind::Typed,
+                    expression: s.to_string(),
+                })
+                .collect(),
+        })
+        .unwrap();
+        let resolved = windlass::values::resolve(&chart, &user).unwrap();
+        windlass::render::render(
+            &chart,
+            &resolved,
+            &windlass::render::RenderOptions::offline("hdfs", "data"),
+        )
+        .unwrap()
+        .notes
+        .unwrap()
+    };
+    assert!(notes(&[]).contains("can act as any HDFS user"));
+    assert!(notes(&[
+        "namenode.service.type=NodePort",
+        "security.allowUnauthenticatedExternalAccess=true"
+    ])
+    .contains("put an authenticating proxy in front of it"));
 }

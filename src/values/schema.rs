@@ -97,6 +97,7 @@ pub fn validate(
             // the schema that holds it says why, and what to do instead
             // (for `propertyNames`, the key is what is refused).
             jsonschema::error::ValidationErrorKind::Not { .. }
+            | jsonschema::error::ValidationErrorKind::Constant { .. }
             | jsonschema::error::ValidationErrorKind::PropertyNames { .. } => {
                 let (inner, refused) = match e.kind() {
                     jsonschema::error::ValidationErrorKind::PropertyNames { error } => (
@@ -105,7 +106,10 @@ pub fn validate(
                     ),
                     _ => (e.schema_path().to_string(), e.instance().to_string()),
                 };
-                let holder = inner.strip_suffix("/not").unwrap_or(&inner);
+                let holder = inner
+                    .strip_suffix("/not")
+                    .or_else(|| inner.strip_suffix("/const"))
+                    .unwrap_or(&inner);
                 let why = schema
                     .pointer(holder)
                     .and_then(|n| n.get("description"))

@@ -22,8 +22,7 @@
       "dfs.datanode.ipc.address" (concat "0.0.0.0:" Values.datanode.ports.ipc)
       "dfs.namenode.safemode.threshold-pct" Values.hdfs.safemode.thresholdPct
       "dfs.namenode.safemode.min.datanodes" Values.hdfs.safemode.minDatanodes
-      "dfs.namenode.safemode.extension" Values.hdfs.safemode.extensionMs
-      "dfs.webhdfs.enabled" Values.hdfs.webhdfs)
+      "dfs.namenode.safemode.extension" Values.hdfs.safemode.extensionMs)
     Values.hdfs.hdfsSite)}}
   <property><name>{{xmlEscape @key}}</name><value>{{xmlEscape this}}</value></property>
 {{/each}}
