@@ -124,7 +124,7 @@ fn rendered_manifests_pass_kubernetes_validate() {
             "-f", &example("poc-single-node"),
             "--set", "networkPolicy.enabled=true,ingress.enabled=true,ingress.host=hdfs.example.com,tests.enabled=true,security.allowUnauthenticatedExternalAccess=true",
             "--set", "persistence.poc.nodeName=node-1,namenode.podLabels.team=data,datanode.extraEnv[0].name=X,datanode.extraEnv[0].value=y",
-            "--set", "image.pullSecrets={regcred},namenode.priorityClassName=high,datanode.antiAffinity=hard",
+            "--set", "image.pullSecrets={regcred},namenode.priorityClassName=high,datanode.antiAffinity=soft",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -1075,4 +1075,66 @@ fn exposing_hdfs_beyond_the_cluster_needs_an_acknowledgement_that_says_why() {
         "security.allowUnauthenticatedExternalAccess=true"
     ])
     .contains("put an authenticating proxy in front of it"));
+}
+
+#[test]
+fn operational_defaults_a_hadoop_operator_expects() {
+    let m = render_hdfs("hdfs", "data", &[], &["datanode.volumesPerPod=2"]);
+    assert_eq!(config(&m, "core-site.xml")["fs.trash.interval"], "1440");
+    assert_eq!(
+        config(&m, "hdfs-site.xml")["dfs.datanode.failed.volumes.tolerated"],
+        "1"
+    );
+    let one = render_hdfs("hdfs", "data", &[], &[]);
+    assert_eq!(
+        config(&one, "hdfs-site.xml")["dfs.datanode.failed.volumes.tolerated"],
+        "0"
+    );
+    let log4j = find(&m, "ConfigMap", "-config").object["data"]["log4j.properties"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(log4j.contains("log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=${hdfs.audit.logger}"));
+    assert!(log4j.contains(
+        "log4j.additivity.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=false"
+    ));
+    // Every init container has resources, so a ResourceQuota admits the pods.
+    let poc = render_hdfs("hdfs", "data", &[&example("poc-single-node")], &[]);
+    for sts in of_kind(&poc, "StatefulSet") {
+        for c in sts.object["spec"]["template"]["spec"]["initContainers"]
+            .as_array()
+            .unwrap()
+        {
+            assert!(
+                c["resources"]["requests"].is_object() && c["resources"]["limits"].is_object(),
+                "{} {}",
+                sts.id(),
+                c["name"]
+            );
+        }
+    }
+    // A datanode gives up on the namenode only after its startup budget.
+    let sts = find(&one, "StatefulSet", "-datanode");
+    let text =
+        serde_json::to_string(&sts.object["spec"]["template"]["spec"]["initContainers"]).unwrap();
+    assert!(text.contains("900"), "{text}");
+    let lint = windlass::lint::lint(
+        &root().join("charts/hdfs"),
+        &windlass::values::UserValues::load(&windlass::values::ValueSources {
+            files: Vec::new(),
+            sets: vec![windlass::values::SetFlag {
+                kind: windlass::values::SetKind::Typed,
+                expression: "datanode.waitForNamenode.timeoutSeconds=300".into(),
+            }],
+        })
+        .unwrap(),
+        &windlass::render::RenderOptions::offline("hdfs", "data"),
+    );
+    assert!(
+        lint.findings.iter().any(|f| f
+            .message
+            .contains("shorter than the namenode's startup budget (600 s)")),
+        "{:?}",
+        lint.findings
+    );
 }

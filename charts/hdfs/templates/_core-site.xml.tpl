@@ -4,7 +4,8 @@
 {{#each (mergeOverwrite
     (dict
       "fs.defaultFS" (concat "hdfs://" (include "nn-fqdn" this) ":" Values.namenode.ports.rpc)
-      "hadoop.tmp.dir" "/tmp/hadoop")
+      "hadoop.tmp.dir" "/tmp/hadoop"
+      "fs.trash.interval" "1440")
     Values.hdfs.coreSite)}}
   <property><name>{{xmlEscape @key}}</name><value>{{xmlEscape this}}</value></property>
 {{/each}}

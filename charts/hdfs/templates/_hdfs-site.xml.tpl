@@ -20,6 +20,7 @@
       "dfs.datanode.address" (concat "0.0.0.0:" Values.datanode.ports.data)
       "dfs.datanode.http.address" (concat "0.0.0.0:" Values.datanode.ports.http)
       "dfs.datanode.ipc.address" (concat "0.0.0.0:" Values.datanode.ports.ipc)
+      "dfs.datanode.failed.volumes.tolerated" (ternary 1 0 (gt Values.datanode.volumesPerPod 1))
       "dfs.namenode.safemode.threshold-pct" Values.hdfs.safemode.thresholdPct
       "dfs.namenode.safemode.min.datanodes" Values.hdfs.safemode.minDatanodes
       "dfs.namenode.safemode.extension" Values.hdfs.safemode.extensionMs)
