@@ -765,10 +765,18 @@ fn wait_for_namenode_script_is_bounded() {
 
 /// Serves one HTTP response on a fresh port and returns the port.
 fn serve_once(body: &'static str) -> u16 {
+    serve(body.to_string(), 1)
+}
+
+/// Answers `times` HTTP requests with `body` on a fresh port; returns the port.
+fn serve(body: String, times: usize) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
+        for _ in 0..times {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
             // Read the whole request first: closing with unread bytes resets
             // the connection.
             let mut request = Vec::new();
@@ -823,8 +831,6 @@ fn datanode_readiness_never_fails_at_random() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ready.sh");
     std::fs::write(&path, script("datanode-ready.sh")).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let runs = 500;
     // Pretty-printed, as Hadoop's JMX servlet writes it: the ID's line
     // first, then many more lines for grep never to read.
@@ -832,25 +838,7 @@ fn datanode_readiness_never_fails_at_random() {
         "{{\"beans\": [{{\n\"ClusterId\" : \"CID-1\",\n{}\"end\": 0}}]}}\n",
         "\"padding\" : \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\n".repeat(2048)
     );
-    std::thread::spawn(move || {
-        for _ in 0..runs {
-            let Ok((mut s, _)) = listener.accept() else {
-                return;
-            };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 256];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let _ = write!(
-                s,
-                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{body}"
-            );
-        }
-    });
+    let port = serve(body, runs);
     let mut failures = Vec::new();
     for i in 0..runs {
         let out = Command::new("bash")
