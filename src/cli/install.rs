@@ -26,7 +26,8 @@ pub struct DeployArgs {
     /// Wait until every applied object is ready (StatefulSets rolled out, claims bound, ...).
     #[arg(long)]
     pub wait: bool,
-    /// How long --wait waits (e.g. 300s, 5m).
+    /// How long --wait waits, and how long to wait for objects of the release
+    /// that are still being deleted (e.g. right after an uninstall) (e.g. 300s, 5m).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
     /// On failure, undo: an install removes what it created (never volumes); an upgrade returns to the previous revision.
