@@ -262,8 +262,9 @@ pub fn parse(expression: &str, kind: SetKind) -> Result<Vec<Assignment>, SetErro
             None => return Ok(out),
             Some(',') => {
                 p.pos += 1;
+                // Helm accepts one trailing comma (`a=1,b=2,`).
                 if p.peek().is_none() {
-                    return Err(p.err("trailing `,`"));
+                    return Ok(out);
                 }
             }
             Some(_) => return Err(p.err("expected `,` or the end of the expression")),
@@ -405,8 +406,15 @@ mod tests {
         assert!(e.message.contains("larger than"));
         let e = parse("=1", SetKind::Typed).unwrap_err();
         assert!(e.message.contains("empty key"));
-        let e = parse("a=1,", SetKind::Typed).unwrap_err();
-        assert!(e.message.contains("trailing"));
+        // One trailing comma is accepted, as Helm does; two are not.
+        assert_eq!(parse("a=1,b=2,", SetKind::Typed).unwrap().len(), 2);
+        assert_eq!(
+            parse("list[0]=foo,list[1]=bar,", SetKind::Typed)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(parse("a=1,,", SetKind::Typed).is_err());
         let e = parse(r#"a={"b":}"#, SetKind::Json).unwrap_err();
         assert!(e.message.contains("invalid JSON"));
         assert!(parse("", SetKind::Typed).is_err());
