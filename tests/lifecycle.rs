@@ -336,6 +336,24 @@ async fn a_terminating_object_in_the_way_is_waited_for() {
         .object("", "configmaps", "in-the-way", "main")
         .expect("still terminating");
     assert!(main["metadata"]["deletionTimestamp"].is_string());
+    // Within a short --timeout it gives up, names what holds the object,
+    // and changes nothing.
+    let short = DeployOptions {
+        timeout: Duration::from_millis(200),
+        ..opts("r")
+    };
+    let e = action::install(&c, &chart, &values(&["data=again"]), &short)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("still being deleted") && e.contains("ConfigMap in-the-way/main: terminating, waiting for finalizers: foregroundDeletion"),
+        "{e}"
+    );
+    let main = server
+        .object("", "configmaps", "in-the-way", "main")
+        .unwrap();
+    assert_eq!(main["data"]["value"], "one");
     // The install sees it terminating and waits; the garbage collector
     // runs once it is waiting.
     let mut c = c;

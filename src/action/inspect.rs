@@ -102,17 +102,9 @@ async fn diff_manifest(
         })
         .collect();
     for (obj, kept) in pruned(ctx, previous, &plan).await? {
-        let (info, o) = ctx.cluster.prepare(&obj).await?;
-        let live = ctx
-            .cluster
-            .get(
-                &info.api_resource.api_version,
-                &info.api_resource.kind,
-                o["metadata"]["namespace"].as_str(),
-                o["metadata"]["name"].as_str().unwrap_or(""),
-            )
-            .await?;
-        let Some(live) = live else { continue };
+        let Some(live) = ctx.cluster.get_object(&obj).await? else {
+            continue;
+        };
         items.push(Item {
             action: if kept { Action::Kept } else { Action::Delete },
             before: Some(live),
@@ -242,17 +234,9 @@ pub async fn drift(ctx: &Context, name: &str) -> Result<Vec<Drift>, ActionError>
     let mut out = Vec::new();
     for obj in objects_of(&deployed.manifest)? {
         let obj = with_ownership(&obj, name, &ctx.namespace);
-        let (info, o) = ctx.cluster.prepare(&obj).await?;
+        let (_, o) = ctx.cluster.prepare(&obj).await?;
         let id = crate::cluster::describe(&o);
-        let live = ctx
-            .cluster
-            .get(
-                &info.api_resource.api_version,
-                &info.api_resource.kind,
-                o["metadata"]["namespace"].as_str(),
-                o["metadata"]["name"].as_str().unwrap_or(""),
-            )
-            .await?;
+        let live = ctx.cluster.get_object(&o).await?;
         let Some(live) = live else {
             out.push(Drift {
                 object: id,

@@ -165,14 +165,7 @@ impl Cluster {
         super::poll_until(timeout, poll, progress, || async {
             let mut left = Vec::new();
             for obj in &prepared {
-                let live = self
-                    .get(
-                        obj["apiVersion"].as_str().unwrap_or_default(),
-                        obj["kind"].as_str().unwrap_or_default(),
-                        obj["metadata"]["namespace"].as_str(),
-                        obj["metadata"]["name"].as_str().unwrap_or_default(),
-                    )
-                    .await?;
+                let live = self.get_object(obj).await?;
                 // A new object of the same name is not the one deleted.
                 if let Some(live) = live.filter(|l| {
                     obj["metadata"]["uid"].is_null()

@@ -410,6 +410,19 @@ impl Cluster {
             .map(Self::to_value))
     }
 
+    /// Reads the live version of the object a manifest describes; `None`
+    /// when it does not exist.
+    pub async fn get_object(&self, obj: &Value) -> Result<Option<Value>, ClusterError> {
+        let (info, obj) = self.prepare(obj).await?;
+        self.get(
+            &info.api_resource.api_version,
+            &info.api_resource.kind,
+            obj["metadata"]["namespace"].as_str(),
+            obj["metadata"]["name"].as_str().unwrap_or_default(),
+        )
+        .await
+    }
+
     /// Lists objects of a kind matching a label selector (`a=b,c=d`; empty
     /// for all), in `namespace` or else the connection's namespace.
     pub async fn list(
@@ -674,17 +687,8 @@ impl Cluster {
         poll_until(timeout, poll, progress, || async {
             let mut not_ready = Vec::new();
             for obj in objects {
-                let (info, obj) = self.prepare(obj).await?;
-                let ns = obj["metadata"]["namespace"].as_str();
-                let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-                let live = self
-                    .get(
-                        &info.api_resource.api_version,
-                        &info.api_resource.kind,
-                        ns,
-                        name,
-                    )
-                    .await?;
+                let (_, obj) = self.prepare(obj).await?;
+                let live = self.get_object(&obj).await?;
                 let state = match &live {
                     None => ready::Readiness::NotReady("does not exist".into()),
                     Some(l) => ready::readiness(l),

@@ -55,7 +55,7 @@ fn error_at(mark: Marker, message: impl Into<String>) -> YamlError {
 /// strings, an empty document `null`. Duplicate keys, null keys, values
 /// JSON cannot hold (`.inf`, `.nan`) and several documents are errors.
 pub fn parse(text: &str) -> Result<Value, YamlError> {
-    parse_with(text, Builder::default())
+    parse_into(text, &mut Builder::default())
 }
 
 /// A key given twice in one map.
@@ -77,10 +77,6 @@ pub fn parse_last_key_wins(text: &str) -> Result<(Value, Vec<DuplicateKey>), Yam
     };
     let value = parse_into(text, &mut builder)?;
     Ok((value, builder.duplicates.unwrap_or_default()))
-}
-
-fn parse_with(text: &str, mut builder: Builder) -> Result<Value, YamlError> {
-    parse_into(text, &mut builder)
 }
 
 fn parse_into(text: &str, builder: &mut Builder) -> Result<Value, YamlError> {
