@@ -5,7 +5,10 @@
 mod delete;
 mod discovery;
 pub mod error;
+mod object;
+mod plan;
 pub mod ready;
+mod wait;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,7 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::ApiResource;
@@ -22,6 +24,9 @@ use tokio::sync::Mutex;
 
 pub use delete::{DeleteOptions, Propagation};
 pub use error::{Cause, ClusterError, FieldConflict};
+pub use object::{describe, ObjectRef};
+pub use plan::{ApplyReport, Change, Planned};
+pub(crate) use wait::poll_until;
 
 /// Field manager name for server-side apply.
 pub const FIELD_MANAGER: &str = crate::TOOL_NAME;
@@ -79,16 +84,6 @@ pub struct ApplyOptions {
     pub dry_run: bool,
 }
 
-/// What [`Cluster::apply_all`] did to each object.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApplyReport {
-    /// Objects that did not exist.
-    pub created: Vec<String>,
-    /// Objects that changed.
-    pub updated: Vec<String>,
-    /// Objects the apply would not change, which were not written.
-    pub unchanged: Vec<String>,
-}
 
 /// A connection to one cluster.
 pub struct Cluster {
@@ -101,16 +96,6 @@ pub struct Cluster {
     crd_groups: std::sync::Mutex<std::collections::HashSet<String>>,
     retry: RetryPolicy,
     concurrency: usize,
-}
-
-/// `Kind namespace/name` or `Kind name`, for messages.
-pub fn describe(obj: &Value) -> String {
-    let kind = obj["kind"].as_str().unwrap_or("object");
-    let name = obj["metadata"]["name"].as_str().unwrap_or("?");
-    match obj["metadata"]["namespace"].as_str() {
-        Some(ns) => format!("{kind} {ns}/{name}"),
-        None => format!("{kind} {name}"),
-    }
 }
 
 /// Whether a failed request can succeed if sent again. A 500 is retried
@@ -142,59 +127,7 @@ fn retry_after(e: &kube::Error) -> Option<Duration> {
     }
 }
 
-/// Key of an object in live-state maps.
-fn object_key(api_version: &str, kind: &str, ns: &str, name: &str) -> String {
-    format!("{api_version}/{kind}/{ns}/{name}")
-}
 
-/// What applying an object would do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    /// The object does not exist.
-    Create,
-    /// The server would store something different.
-    Update,
-    /// The server would store the object unchanged.
-    Unchanged,
-}
-
-/// One object of a plan.
-#[derive(Debug, Clone)]
-pub struct Planned {
-    /// The object to apply (namespace filled in).
-    pub object: Value,
-    /// Whether its kind is namespaced.
-    pub namespaced: bool,
-    /// What applying it does.
-    pub change: Change,
-    /// The live object, if any.
-    pub before: Option<Value>,
-    /// What the server would store (its dry-run answer).
-    pub after: Value,
-}
-
-/// What an apply by windlass can change, for telling a no-op from an
-/// update: controllers write `status` (and bump resourceVersion, and own
-/// their own managedFields entries) at any time, including between the
-/// list and the dry run of one plan, and none of that is ours to change.
-fn comparable(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("status");
-    }
-    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("resourceVersion");
-        if let Some(mf) = meta.get_mut("managedFields").and_then(Value::as_array_mut) {
-            mf.retain(|m| m["manager"] == FIELD_MANAGER && m.get("subresource").is_none());
-            for m in mf.iter_mut() {
-                if let Some(o) = m.as_object_mut() {
-                    o.remove("time");
-                }
-            }
-        }
-    }
-    v
-}
 
 impl Cluster {
     /// Connects using a kubeconfig (or in-cluster configuration).
@@ -507,228 +440,5 @@ impl Cluster {
         let action = format!("list {kind} in all namespaces");
         let list = self.retrying(&action, || api.list(&params)).await?;
         Ok(list.items.into_iter().map(Self::to_value).collect())
-    }
-
-    /// The live objects of every (type, namespace) the prepared objects
-    /// use: one list request each.
-    async fn live_state(
-        &self,
-        prepared: &[(ResourceInfo, Value)],
-    ) -> Result<HashMap<String, Value>, ClusterError> {
-        let mut live = HashMap::new();
-        let mut listed = std::collections::HashSet::new();
-        for (info, obj) in prepared {
-            let ns = obj["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            let (av, kind) = (
-                info.api_resource.api_version.clone(),
-                info.api_resource.kind.clone(),
-            );
-            if listed.insert((av.clone(), kind.clone(), ns.clone())) {
-                let ns_opt = (!ns.is_empty()).then_some(ns.as_str());
-                for item in self.list(&av, &kind, ns_opt, "").await? {
-                    let name = item["metadata"]["name"].as_str().unwrap_or_default();
-                    live.insert(object_key(&av, &kind, &ns, name), item);
-                }
-            }
-        }
-        Ok(live)
-    }
-
-    /// Plans applying `objects`: each is sent as a server-side apply dry-run,
-    /// so the server validates it (422s, immutable fields, conflicts) before
-    /// anything is written, and the result is compared with the live object.
-    pub async fn plan(&self, objects: &[Value], force: bool) -> Result<Vec<Planned>, ClusterError> {
-        self.plan_with(objects, force, true).await
-    }
-
-    /// [`Cluster::plan`]; with `check_new` false, objects that do not exist
-    /// are not dry-run (their `after` is the object as given), which saves
-    /// a request per object when only the writes matter.
-    async fn plan_with(
-        &self,
-        objects: &[Value],
-        force: bool,
-        check_new: bool,
-    ) -> Result<Vec<Planned>, ClusterError> {
-        let mut prepared = Vec::with_capacity(objects.len());
-        for o in objects {
-            prepared.push(self.prepare(o).await?);
-        }
-        let live = self.live_state(&prepared).await?;
-        let dry = ApplyOptions {
-            force,
-            dry_run: true,
-        };
-        let results: Vec<Planned> =
-            futures::stream::iter(prepared.into_iter().map(|(info, obj)| {
-                let ns = obj["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
-                let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-                let before = live
-                    .get(&object_key(
-                        &info.api_resource.api_version,
-                        &info.api_resource.kind,
-                        &ns,
-                        &name,
-                    ))
-                    .cloned();
-                async move {
-                    if before.is_none() && !check_new {
-                        return Ok(Planned {
-                            after: obj.clone(),
-                            object: obj,
-                            namespaced: info.namespaced,
-                            change: Change::Create,
-                            before,
-                        });
-                    }
-                    let after = self.apply(&obj, dry).await?;
-                    let change = match &before {
-                        None => Change::Create,
-                        Some(b) if comparable(b) == comparable(&after) => Change::Unchanged,
-                        Some(_) => Change::Update,
-                    };
-                    Ok::<_, ClusterError>(Planned {
-                        object: obj,
-                        namespaced: info.namespaced,
-                        change,
-                        before,
-                        after,
-                    })
-                }
-            }))
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
-        Ok(results)
-    }
-
-    /// Applies the created and updated objects of a plan, in order, objects
-    /// of the same kind in parallel (bounded). Returns how many were written.
-    pub async fn execute(&self, plan: &[Planned], force: bool) -> Result<usize, ClusterError> {
-        let opts = ApplyOptions {
-            force,
-            dry_run: false,
-        };
-        let todo: Vec<&Planned> = plan
-            .iter()
-            .filter(|p| p.change != Change::Unchanged)
-            .collect();
-        let mut i = 0;
-        while i < todo.len() {
-            let kind = &todo[i].object["kind"];
-            let mut j = i;
-            while j < todo.len() && &todo[j].object["kind"] == kind {
-                j += 1;
-            }
-            // Owned objects: borrowing them into the futures trips the
-            // compiler's higher-ranked lifetime checks when callers spawn.
-            let batch: Vec<Value> = todo[i..j].iter().map(|p| p.object.clone()).collect();
-            futures::stream::iter(batch)
-                .map(|o| async move { self.apply(&o, opts).await })
-                .buffer_unordered(self.concurrency)
-                .try_collect::<Vec<_>>()
-                .await?;
-            i = j;
-        }
-        Ok(todo.len())
-    }
-
-    /// Applies objects in the order given, running objects of the same kind
-    /// in parallel (bounded), and writes only what would change: absent
-    /// objects are applied at once; present ones are first applied as a
-    /// server dry-run and skipped when the server would store them unchanged.
-    pub async fn apply_all(
-        &self,
-        objects: &[Value],
-        opts: ApplyOptions,
-    ) -> Result<ApplyReport, ClusterError> {
-        let plan = self.plan_with(objects, opts.force, false).await?;
-        if !opts.dry_run {
-            self.execute(&plan, opts.force).await?;
-        }
-        let mut report = ApplyReport::default();
-        for p in &plan {
-            let id = describe(&p.object);
-            match p.change {
-                Change::Create => report.created.push(id),
-                Change::Update => report.updated.push(id),
-                Change::Unchanged => report.unchanged.push(id),
-            }
-        }
-        Ok(report)
-    }
-
-    /// Polls the objects until each is ready or `timeout` passes; then fails
-    /// with one line per object that is not ready and why.
-    pub async fn wait_ready(
-        &self,
-        objects: &[Value],
-        timeout: Duration,
-        poll: Duration,
-    ) -> Result<(), ClusterError> {
-        self.wait_ready_with(objects, timeout, poll, &|_| {}).await
-    }
-
-    /// Like [`Cluster::wait_ready`], calling `progress` after each poll with
-    /// the objects not ready yet and why.
-    pub async fn wait_ready_with(
-        &self,
-        objects: &[Value],
-        timeout: Duration,
-        poll: Duration,
-        progress: &(dyn Fn(&[String]) + Sync),
-    ) -> Result<(), ClusterError> {
-        poll_until(timeout, poll, progress, || async {
-            let mut not_ready = Vec::new();
-            for obj in objects {
-                let (_, obj) = self.prepare(obj).await?;
-                let live = self.get_object(&obj).await?;
-                let state = match &live {
-                    None => ready::Readiness::NotReady("does not exist".into()),
-                    Some(l) => ready::readiness(l),
-                };
-                if let ready::Readiness::NotReady(why) = state {
-                    not_ready.push(format!("{}: {why}", describe(&obj)));
-                }
-            }
-            Ok(not_ready)
-        })
-        .await
-    }
-}
-
-/// Runs `check` every `poll` until it reports nothing left (each report a
-/// line per object still waited for, passed to `progress`), or `timeout`
-/// passes: then [`ClusterError::Timeout`] with the last report.
-pub(crate) async fn poll_until<F, Fut>(
-    timeout: Duration,
-    poll: Duration,
-    progress: &(dyn Fn(&[String]) + Sync),
-    mut check: F,
-) -> Result<(), ClusterError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<String>, ClusterError>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let left = check().await?;
-        progress(&left);
-        if left.is_empty() {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() + poll > deadline {
-            return Err(ClusterError::Timeout {
-                seconds: timeout.as_secs(),
-                not_ready: left,
-            });
-        }
-        tokio::time::sleep(poll).await;
     }
 }
