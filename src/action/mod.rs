@@ -7,14 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-
-use crate::chart::Chart;
-use crate::cluster::{Change, Cluster, ClusterError, DeleteOptions, Planned, Propagation};
-use crate::release::lock::{Lock, LockError};
-use crate::release::{self, ChartRef, Release, ReleaseError, Status};
-use crate::render::{self, RenderOptions};
-use crate::values::{self, UserValues};
+use crate::cluster::{Cluster, ClusterError};
+use crate::release::lock::LockError;
+use crate::release::{self, Release, ReleaseError};
+use crate::render;
+use crate::values;
 
 /// Annotation naming the release that owns an object.
 pub const RELEASE_NAME_ANNOTATION: &str = "windlass.io/release-name";
@@ -27,7 +24,8 @@ pub const HELM_RESOURCE_POLICY: &str = "helm.sh/resource-policy";
 /// Annotation marking a hook object (e.g. `test`), which releases do not apply.
 pub const HOOK_ANNOTATION: &str = "windlass.io/hook";
 
-/// An operation failed.
+/// An operation failed. Each way it can fail that a caller may want to act
+/// on is its own variant.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     /// The cluster refused.
@@ -36,7 +34,7 @@ pub enum ActionError {
     /// Records could not be read or written.
     #[error(transparent)]
     Release(#[from] ReleaseError),
-    /// The lock is held.
+    /// The lock could not be taken (another operation holds it).
     #[error(transparent)]
     Lock(#[from] LockError),
     /// Values did not validate.
@@ -61,21 +59,194 @@ pub enum ActionError {
         /// Who owns it.
         owner: String,
     },
-    /// Precondition about the release's history.
-    #[error("{0}")]
-    State(String),
+    /// The release has no records.
+    #[error("release {release} not found in namespace {namespace}")]
+    NotFound {
+        /// The release.
+        release: String,
+        /// Its namespace.
+        namespace: String,
+    },
+    /// An upgrade of a release that was never installed.
+    #[error("release {release} has no revisions in namespace {namespace}; install it first (or pass --install)")]
+    NotInstalled {
+        /// The release.
+        release: String,
+        /// Its namespace.
+        namespace: String,
+    },
+    /// An install of a release that is deployed.
+    #[error("release {release} already exists in namespace {namespace} (revision {revision} is deployed); use `windlass upgrade`")]
+    AlreadyDeployed {
+        /// The release.
+        release: String,
+        /// Its namespace.
+        namespace: String,
+        /// The deployed revision.
+        revision: u64,
+    },
+    /// The revision asked for is not recorded.
+    #[error("release {release} has no revision {revision} (see `windlass history {release}`)")]
+    NoRevision {
+        /// The release.
+        release: String,
+        /// The revision asked for.
+        revision: u64,
+    },
+    /// Nothing to roll back to.
+    #[error("release {release} has no earlier good revision to roll back to")]
+    NoRollbackTarget {
+        /// The release.
+        release: String,
+    },
+    /// The verb needs a deployed revision and there is none.
+    #[error("release {release} has no deployed revision")]
+    NoDeployedRevision {
+        /// The release.
+        release: String,
+    },
+    /// The release namespace does not exist.
+    #[error("namespace {namespace} does not exist; create it or pass --create-namespace")]
+    NamespaceMissing {
+        /// The namespace.
+        namespace: String,
+    },
+    /// Objects of the release were still being deleted when the operation
+    /// gave up waiting; nothing was changed.
+    #[error("objects of this release are still being deleted after {seconds}s, so nothing was changed: {}; wait for them to go (or remove the finalizers that hold them) and run again", objects.join("; "))]
+    StillDeleting {
+        /// How long it waited.
+        seconds: u64,
+        /// Each object and what holds it.
+        objects: Vec<String>,
+    },
+    /// The release's lock was lost during the operation (taken over, or
+    /// not renewed in time); it stopped writing at once.
+    #[error("lost the lock of release {release} during the operation ({why}); stopped before the next write. The revision in progress is left as it is and the next operation marks it failed")]
+    LockLost {
+        /// The release.
+        release: String,
+        /// How it was lost.
+        why: String,
+    },
+    /// The user interrupted the operation (Ctrl-C, SIGTERM).
+    #[error("interrupted (Ctrl-C or SIGTERM) and stopped before its next write")]
+    Interrupted,
+
+    /// The user did not confirm the plan.
+    #[error("not confirmed; nothing was changed")]
+    NotConfirmed,
     /// The operation failed after recording a revision.
-    #[error("{message}")]
+    #[error("{}", failed_message(operation, *revision, cause, atomic.as_ref(), record_error.as_deref()))]
     Failed {
-        /// What went wrong, and what was done about it.
+        /// install, upgrade or rollback.
+        operation: &'static str,
+        /// The revision recorded as failed.
+        revision: u64,
+        /// What went wrong.
+        cause: Box<ActionError>,
+        /// What `--atomic` did about it, when asked.
+        atomic: Option<AtomicOutcome>,
+        /// Why the failure could not be recorded, if it could not (the next
+        /// operation then marks the pending revision failed).
+        record_error: Option<String>,
+    },
+}
+
+fn failed_message(
+    operation: &str,
+    revision: u64,
+    cause: &ActionError,
+    atomic: Option<&AtomicOutcome>,
+    record_error: Option<&str>,
+) -> String {
+    let mut m = format!("{operation} failed: {cause}");
+    match record_error {
+        None => m.push_str(&format!("; revision {revision} is recorded as failed")),
+        Some(e) => m.push_str(&format!(
+            "; recording the failure failed too ({e}), so the next operation will mark revision {revision} failed"
+        )),
+    }
+    if let Some(a) = atomic {
+        m.push_str(&format!("; {a}"));
+    }
+    m
+}
+
+impl ActionError {
+    /// The underlying error of a failed operation (itself otherwise).
+    pub fn cause(&self) -> &ActionError {
+        match self {
+            ActionError::Failed { cause, .. } => cause.cause(),
+            e => e,
+        }
+    }
+}
+
+/// What `--atomic` did after a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AtomicOutcome {
+    /// A failed install removed the objects it had created.
+    Removed {
+        /// How many.
+        objects: usize,
+    },
+    /// A failed upgrade or rollback went back to the last good revision.
+    RolledBack {
+        /// The revision returned to.
+        to: u64,
+        /// The revision recording the rollback.
+        revision: u64,
+    },
+    /// The undo itself failed.
+    UndoFailed {
+        /// Why.
         message: String,
     },
+    /// Nothing was undone: the lock was lost, so another operation may be
+    /// writing.
+    Skipped {
+        /// Why.
+        why: String,
+    },
+}
+
+impl std::fmt::Display for AtomicOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AtomicOutcome::Removed { objects } => write!(f, "--atomic removed the {objects} object(s) it had created (PersistentVolumes and claims are kept)"),
+            AtomicOutcome::RolledBack { to, revision } => write!(f, "--atomic rolled back to revision {to} (now revision {revision})"),
+            AtomicOutcome::UndoFailed { message } => write!(f, "--atomic could not roll back: {message}"),
+            AtomicOutcome::Skipped { why } => write!(f, "--atomic did nothing: {why}"),
+        }
+    }
 }
 
 /// Receives one progress line.
 pub type ProgressFn = Box<dyn Fn(&str) + Send + Sync>;
 /// Receives the objects not ready yet, with why.
 pub type WaitingFn = Box<dyn Fn(&[String]) + Send + Sync>;
+/// Shown the plan (as diff items) with the lock held, before anything is
+/// written; `true` goes on, `false` stops with [`ActionError::NotConfirmed`].
+pub type ConfirmFn = Box<dyn Fn(&[crate::diff::Item]) -> bool + Send + Sync>;
+
+/// Set when the user asks the operation to stop (Ctrl-C, SIGTERM): it
+/// stops before its next write, records the revision failed, undoes it
+/// with `--atomic`, and releases the lock.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<std::sync::atomic::AtomicBool>);
+
+impl Interrupt {
+    /// Asks the operation to stop.
+    pub fn raise(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether it was asked to.
+    pub fn raised(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
 
 /// How to talk to the cluster and report progress.
 pub struct Context {
@@ -91,6 +262,10 @@ pub struct Context {
     pub progress: ProgressFn,
     /// Objects not ready yet while waiting.
     pub waiting: WaitingFn,
+    /// Raised to stop the operation between writes.
+    pub interrupt: Interrupt,
+    /// Asked to confirm the plan (`--confirm`); `None` goes ahead.
+    pub confirm: Option<ConfirmFn>,
 }
 
 impl Context {
@@ -104,11 +279,22 @@ impl Context {
             poll: Duration::from_secs(2),
             progress: Box::new(|_| {}),
             waiting: Box::new(|_| {}),
+            interrupt: Interrupt::default(),
+            confirm: None,
         }
     }
 
     fn store(&self) -> release::Store<'_> {
         release::Store::new(&self.cluster, &self.namespace)
+    }
+
+    /// The release's records, read as one [`History`].
+    async fn history(&self, name: &str) -> Result<History, ActionError> {
+        Ok(History::new(
+            name,
+            &self.namespace,
+            self.store().history(name).await?,
+        ))
     }
 }
 
@@ -124,7 +310,7 @@ pub enum DryRun {
     Server,
 }
 
-/// Options shared by install and upgrade.
+/// Options shared by install, upgrade and rollback.
 #[derive(Debug, Clone)]
 pub struct DeployOptions {
     /// Release name.
@@ -147,6 +333,11 @@ pub struct DeployOptions {
     pub history_max: usize,
     /// Create the namespace if missing.
     pub create_namespace: bool,
+    /// Let prune delete Namespaces and CustomResourceDefinitions the new
+    /// revision no longer has (deleting either deletes everything in it).
+    pub delete_namespaces_and_crds: bool,
+    /// Do not install the chart's `crds/` directory.
+    pub skip_crds: bool,
 }
 
 impl Default for DeployOptions {
@@ -162,6 +353,8 @@ impl Default for DeployOptions {
             description: None,
             history_max: 10,
             create_namespace: false,
+            delete_namespaces_and_crds: false,
+            skip_crds: false,
         }
     }
 }
@@ -172,30 +365,8 @@ pub enum ValuesMode {
     /// Only the values given now (Helm's --reset-values, the default).
     #[default]
     Reset,
-    /// The previous revision's values, with the new ones laid over them.
+    /// The last good revision's values, with the new ones laid over them.
     Reuse,
-}
-
-/// The values an upgrade renders with: with `--reuse-values`, the last
-/// deployed revision's (else the latest revision's) values with the new
-/// ones laid over them; otherwise only the new ones.
-fn upgrade_values(user: &UserValues, history: &[Release], mode: ValuesMode) -> UserValues {
-    if mode == ValuesMode::Reset {
-        return user.clone();
-    }
-    let prev = history
-        .iter()
-        .rev()
-        .find(|r| r.status == Status::Deployed)
-        .or(history.last());
-    match prev {
-        None => user.clone(),
-        Some(prev) => {
-            let mut v = prev.config.clone();
-            values::overlay(&mut v, user.values.clone());
-            UserValues::from_value(v, "previous values with --reuse-values")
-        }
-    }
 }
 
 /// One object's line in an operation summary.
@@ -203,7 +374,8 @@ fn upgrade_values(user: &UserValues, history: &[Release], mode: ValuesMode) -> U
 pub struct Line {
     /// `ConfigMap hdfs/hdfs-config`.
     pub object: String,
-    /// create, update, unchanged, delete, keep.
+    /// create, update, unchanged, delete, keep, or skip (an object the
+    /// previous revision had that now belongs to someone else).
     pub action: &'static str,
 }
 
@@ -219,244 +391,45 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Counts per action, e.g. `3 to create, 1 to update, 5 unchanged`.
+    /// Counts per action, e.g. `3 created, 1 updated, 5 unchanged, ...`.
     pub fn summary(&self) -> String {
         let count = |a: &str| self.lines.iter().filter(|l| l.action == a).count();
-        format!(
+        let mut s = format!(
             "{} created, {} updated, {} unchanged, {} deleted, {} kept",
             count("create"),
             count("update"),
             count("unchanged"),
             count("delete"),
             count("keep")
-        )
-    }
-}
-
-fn is_data_kind(kind: &str) -> bool {
-    kind == "PersistentVolumeClaim" || kind == "PersistentVolume"
-}
-
-fn keep(obj: &Value) -> bool {
-    let a = &obj["metadata"]["annotations"];
-    a[RESOURCE_POLICY] == "keep" || a[HELM_RESOURCE_POLICY] == "keep"
-}
-
-/// Identity of an object across revisions: group, kind, namespace, name.
-fn identity(obj: &Value, namespaced: bool, release_ns: &str) -> (String, String, String, String) {
-    let group = obj["apiVersion"]
-        .as_str()
-        .unwrap_or("")
-        .rsplit_once('/')
-        .map(|(g, _)| g.to_string())
-        .unwrap_or_default();
-    let ns = if namespaced {
-        obj["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or(release_ns)
-            .to_string()
-    } else {
-        String::new()
-    };
-    (
-        group,
-        obj["kind"].as_str().unwrap_or("").to_string(),
-        ns,
-        obj["metadata"]["name"].as_str().unwrap_or("").to_string(),
-    )
-}
-
-fn with_ownership(obj: &Value, release: &str, namespace: &str) -> Value {
-    let mut o = obj.clone();
-    let meta = &mut o["metadata"];
-    meta["labels"]["app.kubernetes.io/managed-by"] = json!(crate::TOOL_NAME);
-    meta["annotations"][RELEASE_NAME_ANNOTATION] = json!(release);
-    meta["annotations"][RELEASE_NAMESPACE_ANNOTATION] = json!(namespace);
-    o
-}
-
-/// Whether an object is a hook (`windlass.io/hook` or Helm's
-/// `helm.sh/hook`), such as a chart's test Pod: recorded with the release
-/// but never applied, pruned or deleted by it.
-fn is_hook(obj: &Value) -> bool {
-    let a = &obj["metadata"]["annotations"];
-    a.get(HOOK_ANNOTATION).is_some() || a.get("helm.sh/hook").is_some()
-}
-
-/// The objects of a recorded manifest that the release manages (hooks left out).
-fn objects_of(manifest: &str) -> Result<Vec<Value>, render::ManifestError> {
-    Ok(render::manifest::split("release manifest", manifest)?
-        .into_iter()
-        .map(|m| m.object)
-        .filter(|o| !is_hook(o))
-        .collect())
-}
-
-/// Everything one deploy needs, whatever made it.
-struct Deploy {
-    kind: Status,
-    revision: u64,
-    manifest: String,
-    notes: String,
-    config: Value,
-    computed: Value,
-    chart: ChartRef,
-    first_deployed: String,
-    description: String,
-    /// Records whose objects may exist in the cluster: the last deployed
-    /// revision and every later one (failed or interrupted ones may have
-    /// applied part of their objects). Objects of theirs the new revision
-    /// lacks are pruned.
-    previous: Vec<Release>,
-    last_deployed: Option<Release>,
-}
-
-/// Records from the last deployed revision on (or, with none deployed,
-/// since the last uninstall).
-fn live_records(history: &[Release]) -> Vec<Release> {
-    let start = history
-        .iter()
-        .rposition(|r| r.status == Status::Deployed)
-        .or_else(|| {
-            history
-                .iter()
-                .rposition(|r| r.status == Status::Uninstalled)
-                .map(|i| i + 1)
-        })
-        .unwrap_or(0);
-    history[start.min(history.len())..].to_vec()
-}
-
-fn digest(chart: &Chart) -> String {
-    let mut all = Vec::new();
-    for (path, f) in &chart.files {
-        all.extend_from_slice(path.as_bytes());
-        all.push(0);
-        all.extend_from_slice(&f.data);
-    }
-    crate::package::sha256_hex(&all)
-}
-
-/// Reads history and fixes what interrupted operations left behind: a
-/// pending revision (we hold the lock, so nobody is working on it) becomes
-/// failed, and older duplicates of `deployed` become superseded.
-async fn recover(ctx: &Context, name: &str, lock: &Lock) -> Result<Vec<Release>, ActionError> {
-    let store = ctx.store();
-    let mut history = store.history(name).await?;
-    let newest_deployed = history
-        .iter()
-        .filter(|r| r.status == Status::Deployed)
-        .map(|r| r.revision)
-        .max();
-    for r in history.iter_mut() {
-        if r.status.is_pending() {
-            r.status = Status::Failed;
-            r.description = match &lock.took_over_from {
-                Some(h) => format!(
-                    "{} interrupted: its operation (held by {h}) stopped before finishing",
-                    r.description
-                ),
-                None => format!(
-                    "{} interrupted: its operation stopped before finishing",
-                    r.description
-                ),
-            };
-            store.save(r).await?;
-            (ctx.progress)(&format!(
-                "marked interrupted revision {} as failed",
-                r.revision
+        );
+        if count("skip") > 0 {
+            s.push_str(&format!(
+                ", {} left alone (no longer this release's)",
+                count("skip")
             ));
-        } else if r.status == Status::Deployed && Some(r.revision) != newest_deployed {
-            r.status = Status::Superseded;
-            store.save(r).await?;
         }
-    }
-    Ok(history)
-}
-
-async fn ensure_namespace(ctx: &Context, create: bool) -> Result<(), ActionError> {
-    if ctx
-        .cluster
-        .get("v1", "Namespace", None, &ctx.namespace)
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    if !create {
-        return Err(ActionError::State(format!(
-            "namespace {} does not exist; create it or pass --create-namespace",
-            ctx.namespace
-        )));
-    }
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ctx.namespace}});
-    ctx.cluster
-        .apply(&ns, crate::cluster::ApplyOptions::default())
-        .await?;
-    (ctx.progress)(&format!("created namespace {}", ctx.namespace));
-    Ok(())
-}
-
-/// Renders a chart for a release, checking `kubeVersion` against the server.
-pub async fn render_for(
-    ctx: &Context,
-    chart: &Chart,
-    user: &UserValues,
-    name: &str,
-    revision: u64,
-    is_install: bool,
-) -> Result<(render::Rendered, Value), ActionError> {
-    let resolved = values::resolve(chart, user)?;
-    let mut opts = RenderOptions::offline(name, &ctx.namespace);
-    opts.revision = revision;
-    opts.is_install = is_install;
-    if let Ok(v) = ctx.cluster.server_version().await {
-        opts.kube_version = v;
-    }
-    let rendered = render::render(chart, &resolved, &opts)?;
-    for w in &rendered.warnings {
-        (ctx.progress)(&format!("warning: {w}"));
-    }
-    // Before any object is planned or sent: a wrong type would otherwise
-    // surface as a server 500 half-way through.
-    crate::openapi::check_manifests(&rendered.manifests)?;
-    Ok((rendered, resolved.values))
-}
-
-/// Runs `op` holding the release's Lease, with the history after recovering
-/// what interrupted operations left behind; the Lease is released whatever
-/// happens.
-async fn locked<T>(
-    ctx: &Context,
-    name: &str,
-    op: impl AsyncFnOnce(Vec<Release>) -> Result<T, ActionError>,
-) -> Result<T, ActionError> {
-    let lock = Lock::acquire(ctx.cluster.clone(), &ctx.namespace, name, ctx.lock_duration).await?;
-    let result = match recover(ctx, name, &lock).await {
-        Ok(history) => op(history).await,
-        Err(e) => Err(e),
-    };
-    finish(ctx, lock).await;
-    result
-}
-
-/// Releases the lock. Failing to is not the operation's failure: the
-/// Lease expires on its own, so only warn.
-async fn finish(ctx: &Context, lock: Lock) {
-    if let Err(e) = lock.release().await {
-        (ctx.progress)(&format!(
-            "warning: could not release the release lock ({e}); it expires on its own"
-        ));
+        s
     }
 }
 
-mod deploy;
-mod inspect;
+mod apply;
+mod diff;
+mod drift;
+mod history;
+mod install;
+mod ownership;
+mod query;
+mod rollback;
+mod session;
 mod uninstall;
+mod upgrade;
 
-pub use deploy::{install, rollback, upgrade};
-pub use inspect::{
-    diff_revisions, diff_rollback, diff_upgrade, drift, fix_drift, get, history, list,
-    store_history, Drift, DriftState,
-};
+pub use apply::render_for;
+pub use diff::{diff_revisions, diff_rollback, diff_upgrade};
+pub use drift::{drift, fix_drift, Drift, DriftState};
+pub use history::History;
+pub use install::install;
+pub use query::{get, history, list, store_history};
+pub use rollback::rollback;
 pub use uninstall::{uninstall, UninstallOptions, Uninstalled};
+pub use upgrade::upgrade;

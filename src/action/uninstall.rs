@@ -1,8 +1,13 @@
 //! Uninstall: delete what the release made, keep data, list the claims.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
-use super::*;
+use super::ownership::{delete_live, judge, Verdict};
+use super::session::locked;
+use super::{ActionError, Context, History};
+use crate::cluster::{describe, ClusterError, ObjectRef, Propagation};
+use crate::release::{self, Status};
 
 /// What uninstall did.
 #[derive(Debug, Clone, Default)]
@@ -11,6 +16,9 @@ pub struct Uninstalled {
     pub deleted: Vec<String>,
     /// Objects kept (resource-policy keep, volumes and claims in the manifest).
     pub kept: Vec<String>,
+    /// Objects left alone because they are no longer this release's
+    /// (re-created or adopted by someone else since).
+    pub skipped: Vec<String>,
     /// Claims created by the release's StatefulSets, which hold its data.
     pub claims: Vec<String>,
     /// Whether history was kept.
@@ -29,6 +37,9 @@ pub struct UninstallOptions {
     /// What happens to the deleted objects' dependents (pods of a
     /// StatefulSet, say).
     pub cascade: Propagation,
+    /// Also delete the release's Namespaces and CustomResourceDefinitions
+    /// (which deletes everything in them).
+    pub delete_namespaces_and_crds: bool,
 }
 
 impl Default for UninstallOptions {
@@ -38,6 +49,7 @@ impl Default for UninstallOptions {
             wait: false,
             timeout: Duration::from_secs(300),
             cascade: Propagation::Background,
+            delete_namespaces_and_crds: false,
         }
     }
 }
@@ -53,57 +65,53 @@ pub async fn uninstall(
 ) -> Result<Uninstalled, ActionError> {
     let keep_history = opts.keep_history;
     release::validate_name(name)?;
-    locked(ctx, name, async |history: Vec<Release>| {
+    locked(ctx, name, async |history: History, guard| {
         let Some(latest) = history
+            .records()
             .iter()
             .rev()
             .find(|r| r.status != Status::Uninstalled)
             .cloned()
         else {
-            return Err(ActionError::State(format!(
-                "release {name} not found in namespace {}",
-                ctx.namespace
-            )));
+            return Err(history.not_found());
         };
+        // What may be live, read before the records change: the last good
+        // revision's objects and what later failed revisions created.
+        let objects = history.maybe_live()?;
         let store = ctx.store();
         let mut marking = latest.clone();
         marking.status = Status::Uninstalling;
         marking.description = "Uninstall in progress".into();
+        guard.check()?;
         store.save(&marking).await?;
         let mut out = Uninstalled {
             kept_history: keep_history,
             ..Default::default()
         };
-        // Objects of every revision that may have applied some (the last
-        // deployed and any later failed one), newest first, each once.
-        let mut objects = Vec::new();
-        for r in live_records(&history).iter().rev() {
-            objects.extend(objects_of(&r.manifest)?.into_iter().rev());
-        }
         let mut seen = HashSet::new();
         let mut deleted = Vec::new();
         for obj in objects.iter() {
-            let (_, prepared) = match ctx.cluster.prepare(obj).await {
-                Ok(x) => x,
+            let prepared = match ctx.cluster.prepare(obj).await {
+                Ok((_, p)) => p,
                 Err(ClusterError::UnknownKind { .. }) => continue,
                 Err(e) => return Err(e.into()),
             };
-            if !seen.insert(identity(&prepared, true, &ctx.namespace)) {
+            if !seen.insert(ObjectRef::of(&prepared)) {
                 continue;
             }
-            let id = crate::cluster::describe(&prepared);
-            if keep(&prepared) || is_data_kind(prepared["kind"].as_str().unwrap_or("")) {
-                out.kept.push(id);
-                continue;
-            }
-            let delete = DeleteOptions {
-                propagation: opts.cascade,
-                ..Default::default()
-            };
-            if ctx.cluster.delete_object(&prepared, &delete).await? {
-                (ctx.progress)(&format!("deleted {id}"));
-                out.deleted.push(id);
-                deleted.push(prepared);
+            match judge(ctx, name, &prepared, opts.delete_namespaces_and_crds).await? {
+                Verdict::Gone => {}
+                Verdict::Keep(live) => out.kept.push(describe(&live)),
+                Verdict::NotOurs(live) => out.skipped.push(describe(&live)),
+                Verdict::Delete(live) => {
+                    guard.check()?;
+                    if delete_live(ctx, &live, opts.cascade).await? {
+                        let id = describe(&live);
+                        (ctx.progress)(&format!("deleted {id}"));
+                        out.deleted.push(id);
+                        deleted.push(live);
+                    }
+                }
             }
         }
         if opts.wait {
@@ -149,10 +157,12 @@ pub async fn uninstall(
                 }
             }
         }
+        guard.check()?;
         if keep_history {
             // No record may still say deployed: a later install must see
             // the release as gone.
             for r in history
+                .records()
                 .iter()
                 .filter(|r| r.status == Status::Deployed && r.revision != latest.revision)
             {
@@ -165,7 +175,7 @@ pub async fn uninstall(
             done.description = "Uninstall complete".into();
             store.save(&done).await?;
         } else {
-            for r in &history {
+            for r in history.records() {
                 store.delete(name, r.revision).await?;
             }
         }

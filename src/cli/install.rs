@@ -51,9 +51,19 @@ pub struct DeployArgs {
     /// Show Secret values in dry-run output instead of `<redacted: ...>`.
     #[arg(long)]
     pub show_secrets: bool,
-    /// Show the full diff first and ask for confirmation (y/N) on a terminal.
+    /// Show the full diff first and ask for confirmation (y/N) on a
+    /// terminal. The release's lock is held from the diff to the apply, so
+    /// what is applied is exactly what was shown.
     #[arg(long)]
     pub confirm: bool,
+    /// Let prune delete Namespaces and CustomResourceDefinitions the chart
+    /// no longer renders. Off by default: deleting either deletes every
+    /// object in it (all the custom resources of a CRD).
+    #[arg(long)]
+    pub delete_namespaces_and_crds: bool,
+    /// Do not install the chart's crds/ directory.
+    #[arg(long)]
+    pub skip_crds: bool,
 }
 
 impl DeployArgs {
@@ -74,6 +84,24 @@ impl DeployArgs {
             description: self.description.clone(),
             history_max: self.history_max,
             create_namespace,
+            delete_namespaces_and_crds: self.delete_namespaces_and_crds,
+            skip_crds: self.skip_crds,
+        }
+    }
+
+    /// Fails before anything is sent when --confirm cannot ask.
+    pub fn check_confirm(&self) -> anyhow::Result<()> {
+        use std::io::IsTerminal;
+        if self.confirm && !std::io::stdin().is_terminal() {
+            anyhow::bail!("--confirm needs a terminal to ask on; use `windlass diff upgrade` to review changes in scripts");
+        }
+        Ok(())
+    }
+
+    /// Sets up --confirm on an operation's context.
+    pub fn confirm_on(&self, ctx: &mut action::Context) {
+        if self.confirm {
+            ctx.confirm = Some(Box::new(|items| confirm(items).unwrap_or(false)));
         }
     }
 }
@@ -99,9 +127,6 @@ pub struct Args {
 /// Shows the diff of what the operation would do and asks y/N.
 pub fn confirm(items: &[windlass::diff::Item]) -> anyhow::Result<bool> {
     use std::io::{BufRead, IsTerminal, Write};
-    if !std::io::stdin().is_terminal() {
-        anyhow::bail!("--confirm needs a terminal to ask on; use `windlass diff upgrade` to review changes in scripts");
-    }
     let opts = windlass::diff::Options {
         color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         ..Default::default()
@@ -222,24 +247,14 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
             args.deploy.show_secrets,
         );
     }
+    args.deploy.check_confirm()?;
     let outcome = block_on(async {
         let cluster = Cluster::connect(&args.cluster.options()).await?;
-        let ctx = output::context(cluster);
-        if args.deploy.confirm {
-            let items = action::diff_upgrade(
-                &ctx,
-                &chart,
-                &user,
-                &args.release,
-                action::ValuesMode::Reset,
-            )
-            .await?;
-            if !confirm(&items)? {
-                anyhow::bail!("not confirmed; nothing was changed");
-            }
-        }
+        let mut ctx = output::writing_context(cluster);
+        args.deploy.confirm_on(&mut ctx);
         Ok::<_, anyhow::Error>(action::install(&ctx, &chart, &user, &opts).await?)
     })??;
+
     report(
         &outcome,
         opts.dry_run != DryRun::None,

@@ -114,3 +114,35 @@ pub fn context(cluster: windlass::cluster::Cluster) -> Context {
     });
     ctx
 }
+
+/// [`context`] for a command that writes to the cluster: the first Ctrl-C
+/// or SIGTERM asks the operation to stop before its next write (it then
+/// records the revision failed, undoes it with `--atomic`, and releases
+/// the release's lock, so the next command can start at once); a second
+/// one exits immediately.
+pub fn writing_context(cluster: windlass::cluster::Cluster) -> Context {
+    let ctx = context(cluster);
+    let interrupt = ctx.interrupt.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        for n in 0.. {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if n > 0 {
+                eprintln!("windlass: interrupted again; exiting now, without cleaning up (the release's lock expires on its own)");
+                std::process::exit(130);
+            }
+            eprintln!("windlass: interrupted; stopping before the next write (press Ctrl-C again to exit at once)");
+            interrupt.raise();
+        }
+    });
+    ctx
+}

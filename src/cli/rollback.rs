@@ -23,9 +23,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = args.deploy.options(&args.release, false);
+    args.deploy.check_confirm()?;
     let outcome = block_on(async {
         let cluster = Cluster::connect(&args.cluster.options()).await?;
-        let ctx = output::context(cluster);
+        let mut ctx = output::writing_context(cluster);
+        args.deploy.confirm_on(&mut ctx);
+
         action::rollback(&ctx, &args.release, args.revision, &opts).await
     })??;
     report(

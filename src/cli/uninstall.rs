@@ -32,6 +32,10 @@ pub struct Args {
         value_name = "background|foreground|orphan"
     )]
     pub cascade: Propagation,
+    /// Also delete the release's Namespaces and CustomResourceDefinitions.
+    /// Off by default: deleting either deletes every object in it.
+    #[arg(long)]
+    pub delete_namespaces_and_crds: bool,
     /// How long --wait waits (e.g. 300s, 5m).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
@@ -40,13 +44,14 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (out, ns) = block_on(async {
         let cluster = Cluster::connect(&args.cluster.options()).await?;
-        let ctx = output::context(cluster);
+        let ctx = output::writing_context(cluster);
         let ns = ctx.namespace.clone();
         let opts = action::UninstallOptions {
             keep_history: args.keep_history,
             wait: args.wait,
             timeout: args.timeout,
             cascade: args.cascade,
+            delete_namespaces_and_crds: args.delete_namespaces_and_crds,
         };
         let out = action::uninstall(&ctx, &args.release, &opts).await?;
         Ok::<_, anyhow::Error>((out, ns))
@@ -56,8 +61,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.release,
         out.deleted.len()
     );
+    if !out.skipped.is_empty() {
+        text.push_str("Left alone (no longer this release's: re-created or adopted since):\n");
+        for k in &out.skipped {
+            text.push_str(&format!("  {k}\n"));
+        }
+    }
     if !out.kept.is_empty() {
-        text.push_str("Kept (resource-policy keep, or data):\n");
+        text.push_str("Kept (resource-policy keep, data, or a Namespace/CRD without --delete-namespaces-and-crds):\n");
+
         for k in &out.kept {
             text.push_str(&format!("  {k}\n"));
         }

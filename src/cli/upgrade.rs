@@ -57,15 +57,12 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
     } else {
         ValuesMode::Reset
     };
+    args.deploy.check_confirm()?;
     let outcome = block_on(async {
         let cluster = Cluster::connect(&args.cluster.options()).await?;
-        let ctx = output::context(cluster);
-        if args.deploy.confirm {
-            let items = action::diff_upgrade(&ctx, &chart, &user, &args.release, mode).await?;
-            if !super::install::confirm(&items)? {
-                anyhow::bail!("not confirmed; nothing was changed");
-            }
-        }
+        let mut ctx = output::writing_context(cluster);
+        args.deploy.confirm_on(&mut ctx);
+
         Ok::<_, anyhow::Error>(
             action::upgrade(&ctx, &chart, &user, &opts, mode, args.install).await?,
         )

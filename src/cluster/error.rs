@@ -164,6 +164,10 @@ pub enum ClusterError {
         /// One line per object that is not ready, with why.
         not_ready: Vec<String>,
     },
+    /// The caller asked to stop between writes (see
+    /// [`Cluster::execute_checked`](super::Cluster::execute_checked)).
+    #[error("stopped before the next write")]
+    Stopped,
 }
 
 fn describe_conflicts(conflicts: &[FieldConflict]) -> String {

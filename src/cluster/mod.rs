@@ -84,7 +84,6 @@ pub struct ApplyOptions {
     pub dry_run: bool,
 }
 
-
 /// A connection to one cluster.
 pub struct Cluster {
     client: kube::Client,
@@ -126,8 +125,6 @@ fn retry_after(e: &kube::Error) -> Option<Duration> {
         _ => None,
     }
 }
-
-
 
 impl Cluster {
     /// Connects using a kubeconfig (or in-cluster configuration).

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
-use super::{describe, ApplyOptions, Cluster, ClusterError, ObjectRef, ResourceInfo, FIELD_MANAGER};
+use super::{
+    describe, ApplyOptions, Cluster, ClusterError, ObjectRef, ResourceInfo, FIELD_MANAGER,
+};
 
 /// What [`Cluster::apply_all`] did to each object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -160,6 +162,18 @@ impl Cluster {
     /// Applies the created and updated objects of a plan, in order, objects
     /// of the same kind in parallel (bounded). Returns how many were written.
     pub async fn execute(&self, plan: &[Planned], force: bool) -> Result<usize, ClusterError> {
+        self.execute_checked(plan, force, &|| true).await
+    }
+
+    /// [`Cluster::execute`], asking `proceed` before each write: once it
+    /// says no, no further request is sent, the requests in flight finish,
+    /// and the result is [`ClusterError::Stopped`].
+    pub async fn execute_checked(
+        &self,
+        plan: &[Planned],
+        force: bool,
+        proceed: &(dyn Fn() -> bool + Sync),
+    ) -> Result<usize, ClusterError> {
         let opts = ApplyOptions {
             force,
             dry_run: false,
@@ -178,11 +192,35 @@ impl Cluster {
             // Owned objects: borrowing them into the futures trips the
             // compiler's higher-ranked lifetime checks when callers spawn.
             let batch: Vec<Value> = todo[i..j].iter().map(|p| p.object.clone()).collect();
-            futures::stream::iter(batch)
-                .map(|o| async move { self.apply(&o, opts).await })
+            // After a failure or a stop no new request starts, and those
+            // in flight finish: dropping them would leave it unknown
+            // whether they were applied.
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let results: Vec<Result<Value, ClusterError>> = futures::stream::iter(batch)
+                .map(|o| {
+                    let stop = &stop;
+                    async move {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) || !proceed() {
+                            return Err(ClusterError::Stopped);
+                        }
+                        let r = self.apply(&o, opts).await;
+                        if r.is_err() {
+                            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        r
+                    }
+                })
                 .buffer_unordered(self.concurrency)
-                .try_collect::<Vec<_>>()
-                .await?;
+                .collect()
+                .await;
+            let errors: Vec<ClusterError> = results.into_iter().filter_map(Result::err).collect();
+            if !errors.is_empty() {
+                return Err(errors
+                    .into_iter()
+                    .find(|e| !matches!(e, ClusterError::Stopped))
+                    .unwrap_or(ClusterError::Stopped));
+            }
+
             i = j;
         }
         Ok(todo.len())
@@ -212,5 +250,4 @@ impl Cluster {
         }
         Ok(report)
     }
-
 }

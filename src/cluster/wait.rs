@@ -46,7 +46,6 @@ impl Cluster {
     }
 }
 
-
 /// Runs `check` every `poll` until it reports nothing left (each report a
 /// line per object still waited for, passed to `progress`), or `timeout`
 /// passes: then [`ClusterError::Timeout`] with the last report.

@@ -52,6 +52,7 @@ pub struct Lock {
     namespace: String,
     holder: String,
     renew: JoinHandle<()>,
+    state: tokio::sync::watch::Receiver<Option<String>>,
     /// The holder whose expired Lease was taken over, if any.
     pub took_over_from: Option<String>,
 }
@@ -214,38 +215,45 @@ impl Lock {
         duration: Duration,
         took_over_from: Option<String>,
     ) -> Lock {
-        let (c, n, ns, h) = (
+        let (tx, state) = tokio::sync::watch::channel(None);
+        let renew = tokio::spawn(renew(
             cluster.clone(),
             name.clone(),
             namespace.to_string(),
             holder.clone(),
-        );
-        let renew = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(duration / 3).await;
-                let Ok(Some(mut l)) = c
-                    .get("coordination.k8s.io/v1", "Lease", Some(&ns), &n)
-                    .await
-                else {
-                    continue;
-                };
-                // Someone else's now, or being deleted: never renew it.
-                if l["spec"]["holderIdentity"] != h.as_str()
-                    || l["metadata"]["deletionTimestamp"].is_string()
-                {
-                    return;
-                }
-                l["spec"]["renewTime"] = json!(micro_time(SystemTime::now()));
-                let _ = c.replace(&l).await;
-            }
-        });
+            duration,
+            tx,
+        ));
         Lock {
             cluster,
             name,
             namespace: namespace.to_string(),
             holder,
             renew,
+            state,
             took_over_from,
+        }
+    }
+
+    /// Why the lock was lost, or `None` while it is held. Checked before
+    /// every write of an operation: a holder that lost its Lease must stop,
+    /// since another operation may now be writing.
+    pub fn lost(&self) -> Option<String> {
+        self.state.borrow().clone()
+    }
+
+    /// Resolves when the lock is lost, with why.
+    pub async fn until_lost(&self) -> String {
+        let mut state = self.state.clone();
+        let why = match state.wait_for(Option::is_some).await {
+            Ok(why) => why.clone(),
+            Err(_) => None,
+        };
+        match why {
+            Some(why) => why,
+            // The renewal task ended without a verdict (it was stopped):
+            // never resolve.
+            None => std::future::pending().await,
         }
     }
 
@@ -299,7 +307,66 @@ impl Lock {
     }
 }
 
+/// Renews the Lease every third of its duration until stopped or lost.
+/// Each renewal (a read and a conditional write) is bounded to a sixth of
+/// the duration, so a slow or failing server cannot spend the Lease in
+/// retries; when no renewal has succeeded for a whole duration, as timed
+/// here, another holder may have taken it over, and the lock is lost.
+async fn renew(
+    c: Arc<Cluster>,
+    n: String,
+    ns: String,
+    h: String,
+    duration: Duration,
+    tx: tokio::sync::watch::Sender<Option<String>>,
+) {
+    let mut last_renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(duration / 3).await;
+        let attempt = async {
+            let l = c
+                .get("coordination.k8s.io/v1", "Lease", Some(&ns), &n)
+                .await?;
+            let Some(mut l) = l else {
+                return Ok(Err("its Lease was deleted".to_string()));
+            };
+            if l["metadata"]["deletionTimestamp"].is_string() {
+                return Ok(Err("its Lease is being deleted".to_string()));
+            }
+            if l["spec"]["holderIdentity"] != h.as_str() {
+                return Ok(Err(format!(
+                    "taken over by {}",
+                    l["spec"]["holderIdentity"]
+                        .as_str()
+                        .unwrap_or("someone else")
+                )));
+            }
+            l["spec"]["renewTime"] = json!(micro_time(SystemTime::now()));
+            c.replace(&l).await.map(|_| Ok(()))
+        };
+        match tokio::time::timeout(duration / 6, attempt).await {
+            Ok(Ok(Ok(()))) => last_renewed = tokio::time::Instant::now(),
+            Ok(Ok(Err(why))) => {
+                let _ = tx.send(Some(why));
+                return;
+            }
+            // A write that lost a race is someone else's write: look again
+            // at the next tick (and find who holds it).
+            Ok(Err(_)) | Err(_) => {
+                if last_renewed.elapsed() >= duration {
+                    let _ = tx.send(Some(format!(
+                        "could not renew its Lease for {}s, its whole duration",
+                        duration.as_secs_f64().round()
+                    )));
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Clears a Lease left terminating by a foreground delete: removes its
+
 /// finalizers (conditional on the version we read, so only that very
 /// Lease), then waits until it is gone.
 async fn clear_terminating(

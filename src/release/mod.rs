@@ -117,6 +117,13 @@ pub struct Release {
     /// Rendered NOTES.txt.
     #[serde(default)]
     pub notes: String,
+    /// Objects this revision's operation was going to create: recorded
+    /// before it writes anything, so that after a failure or an
+    /// interruption the next operation knows exactly which objects it may
+    /// have left behind, and prunes only those (never everything a failed
+    /// manifest listed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<crate::cluster::ObjectRef>,
 }
 
 /// Reading or writing records failed.
@@ -394,7 +401,9 @@ mod tests {
             computed: json!({}),
             manifest: "---\nkind: ConfigMap\n".into(),
             notes: String::new(),
+            created: Vec::new(),
         };
+
         let bytes = encode(&rel);
         assert_eq!(decode(&bytes, "s").unwrap(), rel);
         assert!(decode(b"not gzip", "s")

@@ -1,0 +1,549 @@
+//! What install, upgrade and rollback share: plan with a server dry run,
+//! check ownership, decide what to prune from the live objects, record the
+//! revision pending, apply, prune, wait, and record the outcome (undoing
+//! it with `--atomic`). Every write is preceded by a check of the guard.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::ownership::{self, check_ownership, judge, objects_of, with_ownership, Verdict};
+use super::session::Guard;
+use super::{ActionError, AtomicOutcome, Context, DeployOptions, DryRun, History, Line, Outcome};
+use crate::chart::Chart;
+use crate::cluster::{describe, Change, ClusterError, ObjectRef, Planned, Propagation};
+use crate::release::{self, ChartRef, Release, Status};
+use crate::render::{self, RenderOptions};
+use crate::values::{self, UserValues};
+
+/// Everything one deploy needs, whatever made it.
+pub(super) struct Deploy {
+    pub kind: Status,
+    pub revision: u64,
+    pub manifest: String,
+    pub notes: String,
+    pub config: Value,
+    pub computed: Value,
+    pub chart: ChartRef,
+    pub first_deployed: String,
+    pub description: String,
+    /// Objects of the release that may be in the cluster
+    /// ([`History::maybe_live`]); those the new revision lacks are pruned
+    /// if the live object is still the release's.
+    pub maybe_live: Vec<Value>,
+    /// The revision to return to with `--atomic`.
+    pub last_good: Option<Release>,
+}
+
+impl Deploy {
+    /// A deploy of `manifest` (with its values and chart) as the next
+    /// revision of `history`.
+    pub(super) fn next(history: &History, kind: Status, description: String) -> Deploy {
+        Deploy {
+            kind,
+            revision: history.next_revision(),
+            manifest: String::new(),
+            notes: String::new(),
+            config: Value::Null,
+            computed: Value::Null,
+            chart: ChartRef {
+                name: String::new(),
+                version: String::new(),
+                app_version: String::new(),
+                digest: String::new(),
+            },
+            first_deployed: history.first_deployed(),
+            description,
+            maybe_live: Vec::new(),
+            last_good: history.last_good().cloned(),
+        }
+    }
+}
+
+/// The chart a revision records.
+pub(super) fn chart_ref(chart: &Chart) -> ChartRef {
+    let mut all = Vec::new();
+    for (path, f) in &chart.files {
+        all.extend_from_slice(path.as_bytes());
+        all.push(0);
+        all.extend_from_slice(&f.data);
+    }
+    ChartRef {
+        name: chart.metadata.name.clone(),
+        version: chart.metadata.version.clone(),
+        app_version: chart.metadata.app_version_string().unwrap_or_default(),
+        digest: crate::package::sha256_hex(&all),
+    }
+}
+
+/// Renders a chart for a release, checking `kubeVersion` against the server.
+pub async fn render_for(
+    ctx: &Context,
+    chart: &Chart,
+    user: &UserValues,
+    name: &str,
+    revision: u64,
+    is_install: bool,
+) -> Result<(render::Rendered, Value), ActionError> {
+    let resolved = values::resolve(chart, user)?;
+    let mut opts = RenderOptions::offline(name, &ctx.namespace);
+    opts.revision = revision;
+    opts.is_install = is_install;
+    if let Ok(v) = ctx.cluster.server_version().await {
+        opts.kube_version = v;
+    }
+    let rendered = render::render(chart, &resolved, &opts)?;
+    for w in &rendered.warnings {
+        (ctx.progress)(&format!("warning: {w}"));
+    }
+    // Before any object is planned or sent: a wrong type would otherwise
+    // surface as a server 500 half-way through.
+    crate::openapi::check_manifests(&rendered.manifests)?;
+    Ok((rendered, resolved.values))
+}
+
+/// Fills a deploy from a rendered chart.
+pub(super) fn from_render(
+    mut d: Deploy,
+    chart: &Chart,
+    user: &UserValues,
+    (rendered, computed): (render::Rendered, Value),
+) -> Deploy {
+    d.manifest = rendered.to_stream();
+    d.notes = rendered.notes.unwrap_or_default();
+    d.config = user.values.clone();
+    d.computed = computed;
+    d.chart = chart_ref(chart);
+    d
+}
+
+pub(super) async fn ensure_namespace(ctx: &Context, create: bool) -> Result<(), ActionError> {
+    if ctx
+        .cluster
+        .get("v1", "Namespace", None, &ctx.namespace)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    if !create {
+        return Err(ActionError::NamespaceMissing {
+            namespace: ctx.namespace.clone(),
+        });
+    }
+    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ctx.namespace}});
+    ctx.cluster
+        .apply(&ns, crate::cluster::ApplyOptions::default())
+        .await?;
+    (ctx.progress)(&format!("created namespace {}", ctx.namespace));
+    Ok(())
+}
+
+fn record(name: &str, ns: &str, d: &Deploy, status: Status, description: String) -> Release {
+    Release {
+        name: name.to_string(),
+        namespace: ns.to_string(),
+        revision: d.revision,
+        status,
+        description,
+        first_deployed: d.first_deployed.clone(),
+        last_deployed: release::now(),
+        chart: d.chart.clone(),
+        config: d.config.clone(),
+        computed: d.computed.clone(),
+        manifest: d.manifest.clone(),
+        notes: d.notes.clone(),
+        created: Vec::new(),
+    }
+}
+
+fn plan_lines(plan: &[Planned]) -> Vec<Line> {
+    plan.iter()
+        .map(|p| Line {
+            object: describe(&p.object),
+            action: match p.change {
+                Change::Create => "create",
+                Change::Update => "update",
+                Change::Unchanged => "unchanged",
+            },
+        })
+        .collect()
+}
+
+/// The verdict on each object the release may have left that the plan no
+/// longer has, decided on the live objects.
+pub(super) async fn prune_verdicts(
+    ctx: &Context,
+    name: &str,
+    maybe_live: &[Value],
+    plan: &[Planned],
+    delete_containers: bool,
+) -> Result<Vec<Verdict>, ActionError> {
+    let planned: HashSet<ObjectRef> = plan.iter().map(|p| ObjectRef::of(&p.object)).collect();
+    let mut out = Vec::new();
+    for obj in maybe_live {
+        let prepared = match ctx.cluster.prepare(obj).await {
+            Ok((_, p)) => p,
+            // Its type is no longer served: nothing of it can be live.
+            Err(ClusterError::UnknownKind { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if planned.contains(&ObjectRef::of(&prepared)) {
+            continue;
+        }
+        out.push(judge(ctx, name, &prepared, delete_containers).await?);
+    }
+    Ok(out)
+}
+
+fn verdict_lines(verdicts: &[Verdict]) -> Vec<Line> {
+    verdicts
+        .iter()
+        .filter_map(|v| match v {
+            Verdict::Delete(l) => Some((l, "delete")),
+            Verdict::Keep(l) => Some((l, "keep")),
+            Verdict::NotOurs(l) => Some((l, "skip")),
+            Verdict::Gone => None,
+        })
+        .map(|(l, action)| Line {
+            object: describe(l),
+            action,
+        })
+        .collect()
+}
+
+/// Plans `objects`; when some are still being deleted (an uninstall just
+/// before, a foreground delete waiting for the garbage collector), waits
+/// for them to go, within `--timeout`, and plans again: applying to a
+/// terminating object would change it and then lose it.
+async fn plan_past_deletions(
+    ctx: &Context,
+    objects: &[Value],
+    opts: &DeployOptions,
+) -> Result<Vec<Planned>, ActionError> {
+    let plan = ctx.cluster.plan(objects, opts.force_conflicts).await?;
+    let terminating: Vec<Value> = plan
+        .iter()
+        .filter_map(|p| p.before.as_ref())
+        .filter(|b| b["metadata"]["deletionTimestamp"].is_string())
+        .cloned()
+        .collect();
+    if terminating.is_empty() {
+        return Ok(plan);
+    }
+    (ctx.progress)(&format!(
+        "waiting for {} object(s) still being deleted: {}",
+        terminating.len(),
+        describe(&terminating[0])
+    ));
+    match ctx
+        .cluster
+        .wait_deleted(&terminating, opts.timeout, ctx.poll, &|_| {})
+        .await
+    {
+        Ok(()) => Ok(ctx.cluster.plan(objects, opts.force_conflicts).await?),
+        Err(ClusterError::Timeout { seconds, not_ready }) => Err(ActionError::StillDeleting {
+            seconds,
+            objects: not_ready,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A dry run: the same plan, ownership checks and prune decisions as the
+/// real operation (server mode), with nothing written.
+pub(super) async fn dry_deploy(
+    ctx: &Context,
+    name: &str,
+    d: Deploy,
+    opts: &DeployOptions,
+) -> Result<Outcome, ActionError> {
+    let mut lines = Vec::new();
+    if opts.dry_run == DryRun::Server {
+        let objects: Vec<Value> = objects_of(&d.manifest)?
+            .iter()
+            .map(|o| with_ownership(o, name, &ctx.namespace))
+            .collect();
+        let plan = ctx.cluster.plan(&objects, opts.force_conflicts).await?;
+        check_ownership(&plan, name, &ctx.namespace, opts.take_ownership)?;
+        lines = plan_lines(&plan);
+        let verdicts = prune_verdicts(
+            ctx,
+            name,
+            &d.maybe_live,
+            &plan,
+            opts.delete_namespaces_and_crds,
+        )
+        .await?;
+        lines.extend(verdict_lines(&verdicts));
+    }
+    Ok(Outcome {
+        release: record(name, &ctx.namespace, &d, d.kind, "Dry run complete".into()),
+        lines,
+        manifest: d.manifest,
+    })
+}
+
+pub(super) fn verb(kind: Status) -> &'static str {
+    match kind {
+        Status::PendingInstall => "install",
+        Status::PendingRollback => "rollback",
+        _ => "upgrade",
+    }
+}
+
+/// Plans, records, applies, prunes, waits and records the outcome.
+pub(super) async fn deploy(
+    ctx: &Context,
+    guard: &Guard<'_>,
+    name: &str,
+    d: Deploy,
+    opts: &DeployOptions,
+    history: &History,
+) -> Result<Outcome, ActionError> {
+    let store = ctx.store();
+    let objects: Vec<Value> = objects_of(&d.manifest)?
+        .iter()
+        .map(|o| with_ownership(o, name, &ctx.namespace))
+        .collect();
+    // Plan first: the server validates every object before anything is
+    // written, so a change it refuses leaves the cluster and history as
+    // they were.
+    let plan = plan_past_deletions(ctx, &objects, opts).await?;
+    check_ownership(&plan, name, &ctx.namespace, opts.take_ownership)?;
+    let verdicts = prune_verdicts(
+        ctx,
+        name,
+        &d.maybe_live,
+        &plan,
+        opts.delete_namespaces_and_crds,
+    )
+    .await?;
+    let mut lines = plan_lines(&plan);
+    lines.extend(verdict_lines(&verdicts));
+    (ctx.progress)(&format!(
+        "revision {}: {} to create, {} to update, {} unchanged, {} to delete",
+        d.revision,
+        lines.iter().filter(|l| l.action == "create").count(),
+        lines.iter().filter(|l| l.action == "update").count(),
+        lines.iter().filter(|l| l.action == "unchanged").count(),
+        lines.iter().filter(|l| l.action == "delete").count()
+    ));
+    if let Some(confirm) = &ctx.confirm {
+        if !confirm(&super::diff::plan_items(&plan, &verdicts)) {
+            return Err(ActionError::NotConfirmed);
+        }
+    }
+
+    guard.check()?;
+    let mut pending = record(
+        name,
+        &ctx.namespace,
+        &d,
+        d.kind,
+        format!("{} in progress", verb(d.kind)),
+    );
+    pending.created = plan
+        .iter()
+        .filter(|p| p.change == Change::Create)
+        .map(|p| ObjectRef::of(&p.object))
+        .collect();
+    store.save(&pending).await?;
+
+    // Once the cluster starts to change, no record says deployed until the
+    // new one does: the previous deployed revision is superseded first, so
+    // a failure at any point leaves no record claiming content the cluster
+    // does not run.
+    let done = record(
+        name,
+        &ctx.namespace,
+        &d,
+        Status::Deployed,
+        d.description.clone(),
+    );
+    let applied: Result<(), ActionError> = async {
+        for r in history
+            .records()
+            .iter()
+            .filter(|r| r.status == Status::Deployed)
+        {
+            guard.check()?;
+            let mut r = r.clone();
+            r.status = Status::Superseded;
+            store.save(&r).await?;
+        }
+        let proceed = || guard.check().is_ok();
+        match ctx
+            .cluster
+            .execute_checked(&plan, opts.force_conflicts, &proceed)
+            .await
+        {
+            Ok(_) => {}
+            Err(ClusterError::Stopped) => guard.check()?,
+            Err(e) => return Err(e.into()),
+        }
+        for v in &verdicts {
+            if let Verdict::Delete(live) = v {
+                guard.check()?;
+                if ownership::delete_live(ctx, live, Propagation::Background).await? {
+                    (ctx.progress)(&format!("deleted {}", describe(live)));
+                }
+            }
+        }
+        if opts.wait {
+            let written: Vec<Value> = plan.iter().map(|p| p.object.clone()).collect();
+            let waiting = &ctx.waiting;
+            let report = |n: &[String]| waiting(n);
+            tokio::select! {
+                r = ctx.cluster.wait_ready_with(&written, opts.timeout, ctx.poll, &report) => r?,
+
+                e = guard.stopped() => return Err(e),
+            }
+        }
+        guard.check()?;
+        store.save(&done).await?;
+        Ok(())
+    }
+    .await;
+
+    match applied {
+        Ok(()) => {
+            // Old records are bookkeeping: failing to prune them is no
+            // failure of the operation.
+            if let Err(e) = prune_history(ctx, name, opts.history_max).await {
+                (ctx.progress)(&format!("warning: could not prune old revisions: {e}"));
+            }
+            Ok(Outcome {
+                release: done,
+                lines,
+                manifest: d.manifest,
+            })
+        }
+        // Another operation may hold the lock now: write nothing more, not
+        // even the failure (the next operation marks the revision failed).
+        Err(e @ ActionError::LockLost { .. }) => Err(e),
+        Err(cause) => {
+            let mut failed = record(
+                name,
+                &ctx.namespace,
+                &d,
+                Status::Failed,
+                format!("{} failed: {cause}", verb(d.kind)),
+            );
+            failed.created = pending.created.clone();
+            // If even this fails, the pending record is marked failed by the
+            // next operation.
+            let record_error = match guard.lock_only().check() {
+                Ok(()) => store.save(&failed).await.err().map(|e| e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            let atomic = if opts.atomic {
+                Some(atomic_undo(ctx, &guard.lock_only(), name, &d, &plan, opts).await)
+            } else {
+                None
+            };
+            Err(ActionError::Failed {
+                operation: verb(d.kind),
+                revision: d.revision,
+                cause: Box::new(cause),
+                atomic,
+                record_error,
+            })
+        }
+    }
+}
+
+/// Undoes a failed operation: an install removes what it created (never
+/// volumes); an upgrade or rollback returns to the last good revision.
+async fn atomic_undo(
+    ctx: &Context,
+    guard: &Guard<'_>,
+    name: &str,
+    d: &Deploy,
+    plan: &[Planned],
+    opts: &DeployOptions,
+) -> AtomicOutcome {
+    if let Err(e) = guard.check() {
+        return AtomicOutcome::Skipped { why: e.to_string() };
+    }
+    let Some(prev) = &d.last_good else {
+        let mut removed = 0;
+        for p in plan.iter().rev().filter(|p| p.change == Change::Create) {
+            if let Ok(Verdict::Delete(live)) = judge(ctx, name, &p.object, false).await {
+                if matches!(
+                    ownership::delete_live(ctx, &live, Propagation::Background).await,
+                    Ok(true)
+                ) {
+                    removed += 1;
+                }
+            }
+        }
+        return AtomicOutcome::Removed { objects: removed };
+    };
+    let history = match ctx.history(name).await {
+        Ok(h) => h,
+        Err(e) => {
+            return AtomicOutcome::UndoFailed {
+                message: e.to_string(),
+            }
+        }
+    };
+    let mut back = Deploy::next(
+        &history,
+        Status::PendingRollback,
+        format!(
+            "Rollback to {} after failed {} (--atomic)",
+            prev.revision,
+            verb(d.kind)
+        ),
+    );
+    back.manifest = prev.manifest.clone();
+    back.notes = prev.notes.clone();
+    back.config = prev.config.clone();
+    back.computed = prev.computed.clone();
+    back.chart = prev.chart.clone();
+    back.last_good = None;
+    back.maybe_live = match history.maybe_live() {
+        Ok(m) => m,
+        Err(e) => {
+            return AtomicOutcome::UndoFailed {
+                message: e.to_string(),
+            }
+        }
+    };
+    let undo_opts = DeployOptions {
+        atomic: false,
+        take_ownership: true,
+        force_conflicts: true,
+        ..opts.clone()
+    };
+    match Box::pin(deploy(ctx, guard, name, back, &undo_opts, &history)).await {
+        Ok(o) => AtomicOutcome::RolledBack {
+            to: prev.revision,
+            revision: o.release.revision,
+        },
+        Err(e) => AtomicOutcome::UndoFailed {
+            message: e.to_string(),
+        },
+    }
+}
+
+async fn prune_history(ctx: &Context, name: &str, max: usize) -> Result<(), ActionError> {
+    if max == 0 {
+        return Ok(());
+    }
+    let store = ctx.store();
+    let history = store.history(name).await?;
+    if history.len() <= max {
+        return Ok(());
+    }
+    let excess = history.len() - max;
+    for r in history
+        .iter()
+        .filter(|r| r.status != Status::Deployed)
+        .take(excess)
+    {
+        store.delete(name, r.revision).await?;
+    }
+    Ok(())
+}
