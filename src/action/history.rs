@@ -50,7 +50,6 @@ impl History {
     }
 
     /// Every record, oldest first.
-
     pub fn records(&self) -> &[Release] {
         &self.records
     }
