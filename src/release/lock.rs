@@ -366,7 +366,6 @@ async fn renew(
 }
 
 /// Clears a Lease left terminating by a foreground delete: removes its
-
 /// finalizers (conditional on the version we read, so only that very
 /// Lease), then waits until it is gone.
 async fn clear_terminating(
