@@ -1,2 +1,3 @@
 //! Test support shared by integration tests that need a cluster.
 pub mod apiserver;
+pub mod release;
