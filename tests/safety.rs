@@ -541,3 +541,139 @@ async fn confirm_sees_the_plan_with_the_lock_held_and_no_means_nothing_written()
     assert!(writes.is_empty(), "{writes:?}");
     assert_eq!(action::history(&c, "r").await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_during_a_cli_upgrade_leaves_a_failed_revision_and_no_lock() {
+    let server = TestApiServer::start().await;
+    let kc = server.kubeconfig.display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    small_chart(dir.path());
+    let chart = dir.path().display().to_string();
+    let cli = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_windlass"));
+        cmd.args(args)
+            .args(["--kubeconfig", &kc, "-n", "apps"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    let out = cli(&["install", "r", &chart, "--create-namespace"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let held = server.hold(Matcher::Write {
+        method: Some("PATCH".into()),
+        path_contains: "configmaps/r-main?".into(),
+    });
+    let mut child = cli(&["upgrade", "r", &chart, "--set", "data=two,extra=false"])
+        .spawn()
+        .unwrap();
+    // stderr line by line, so the test knows when the signal was handled.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l.clone());
+            all.push_str(&l);
+            all.push('\n');
+        }
+        all
+    });
+    held.arrived().await;
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let handled = tokio::task::spawn_blocking(move || {
+        rx.iter()
+            .any(|l| l.contains("interrupted; stopping before the next write"))
+    })
+    .await
+    .unwrap();
+    assert!(handled, "the first signal is handled, not fatal");
+    held.release();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; stopping before the next write"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("upgrade failed: interrupted (Ctrl-C or SIGTERM)")
+            && stderr.contains("revision 2 is recorded as failed"),
+        "{stderr}"
+    );
+    assert!(lease_key(&server).is_none(), "the lock was released");
+    assert!(
+        config_map(&server, "apps", "r-extra").is_object(),
+        "not pruned"
+    );
+    // The next command starts at once: no lock to wait out.
+    let from = server.requests().len();
+    let out = cli(&["upgrade", "r", &chart]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refused = server
+        .requests_since(from)
+        .iter()
+        .filter(|r| r.path.contains("/leases") && r.method == "POST" && r.status == 409)
+        .count();
+    assert_eq!(refused, 0, "the lock was free: created at the first try");
+
+    // A second signal exits at once, the held write still in flight.
+    let held = server.hold(Matcher::Write {
+        method: Some("PATCH".into()),
+        path_contains: "configmaps/r-main?".into(),
+    });
+    let mut child = cli(&["upgrade", "r", &chart, "--set", "data=three"])
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    held.arrived().await;
+    let pid = child.id().to_string();
+    let int = |pid: &str| {
+        std::process::Command::new("kill")
+            .args(["-INT", pid])
+            .status()
+            .unwrap()
+    };
+    assert!(int(&pid).success());
+    let rx = tokio::task::spawn_blocking(move || {
+        let seen = rx.iter().any(|l| l.contains("interrupted; stopping"));
+        (seen, rx)
+    })
+    .await
+    .unwrap();
+    assert!(rx.0);
+    assert!(int(&pid).success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(rx
+        .1
+        .iter()
+        .any(|l| l.contains("interrupted again; exiting now")));
+    held.release();
+}
