@@ -500,6 +500,10 @@ async fn a_server_dry_run_makes_the_ownership_checks_the_real_run_makes() {
     let chart = small_chart(dir.path());
     // r-main exists, created outside windlass: the real install refuses
     // to adopt it, and so must its server dry run.
+    c.cluster
+        .create(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}}))
+        .await
+        .unwrap();
     c.cluster.create(&cm("r-main", json!({}))).await.unwrap();
     let mut o = opts("r");
     o.dry_run = DryRun::Server;

@@ -154,6 +154,7 @@ fn record(name: &str, ns: &str, d: &Deploy, status: Status, description: String)
         manifest: d.manifest.clone(),
         notes: d.notes.clone(),
         created: Vec::new(),
+        damaged: None,
     }
 }
 
@@ -354,18 +355,19 @@ pub(super) async fn deploy(
     // new one does: the previous deployed revision is superseded first, so
     // a failure at any point leaves no record claiming content the cluster
     // does not run.
-    let done = record(
+    let mut done = record(
         name,
         &ctx.namespace,
         &d,
         Status::Deployed,
         d.description.clone(),
     );
+    done.created = pending.created.clone();
     let applied: Result<(), ActionError> = async {
         for r in history
             .records()
             .iter()
-            .filter(|r| r.status == Status::Deployed)
+            .filter(|r| r.status == Status::Deployed && r.damaged.is_none())
         {
             guard.check()?;
             let mut r = r.clone();

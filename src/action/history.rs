@@ -107,7 +107,9 @@ impl History {
     /// The values `--reuse-values` starts from: the last good revision's,
     /// never a failed revision's.
     pub fn reusable_values(&self) -> Option<&Value> {
-        self.last_good().map(|r| &r.config)
+        self.last_good()
+            .filter(|r| r.damaged.is_none())
+            .map(|r| &r.config)
     }
 
     /// One revision.
@@ -126,6 +128,18 @@ impl History {
     /// left none deployed) the last good one. Failed revisions are never
     /// the default.
     pub fn rollback_target(&self, explicit: Option<u64>) -> Result<&Release, ActionError> {
+        let target = self.default_target(explicit)?;
+        match &target.damaged {
+            Some(why) => Err(ActionError::Damaged {
+                release: self.name.clone(),
+                revision: target.revision,
+                why: why.clone(),
+            }),
+            None => Ok(target),
+        }
+    }
+
+    fn default_target(&self, explicit: Option<u64>) -> Result<&Release, ActionError> {
         if let Some(r) = explicit {
             return self.revision(r);
         }
@@ -226,6 +240,7 @@ mod tests {
             manifest,
             notes: String::new(),
             created: Vec::new(),
+            damaged: None,
         }
     }
 

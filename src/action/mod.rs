@@ -93,6 +93,17 @@ pub enum ActionError {
         /// The revision asked for.
         revision: u64,
     },
+    /// The record needed is damaged (a chunk missing, bytes that do not
+    /// decode), so its manifest is unknown.
+    #[error("revision {revision} of release {release} cannot be used: {why}")]
+    Damaged {
+        /// The release.
+        release: String,
+        /// The revision.
+        revision: u64,
+        /// What is wrong with its record.
+        why: String,
+    },
     /// Nothing to roll back to.
     #[error("release {release} has no earlier good revision to roll back to")]
     NoRollbackTarget {

@@ -106,6 +106,11 @@ async fn recover(ctx: &Context, name: &str, lock: &Lock) -> Result<History, Acti
         .map(|r| r.revision)
         .max();
     for r in records.iter_mut() {
+        if let Some(why) = &r.damaged {
+            // Never written back: its content is unknown.
+            (ctx.progress)(&format!("warning: {why}; left as it is"));
+            continue;
+        }
         if r.status.is_pending() {
             r.status = Status::Failed;
             r.description = match &lock.took_over_from {

@@ -79,11 +79,22 @@ pub async fn uninstall(
         // revision's objects and what later failed revisions created.
         let objects = history.maybe_live()?;
         let store = ctx.store();
-        let mut marking = latest.clone();
-        marking.status = Status::Uninstalling;
-        marking.description = "Uninstall in progress".into();
+        if let (true, Some(why)) = (keep_history, &latest.damaged) {
+            return Err(ActionError::Damaged {
+                release: name.to_string(),
+                revision: latest.revision,
+                why: format!(
+                    "{why}; --keep-history cannot mark it uninstalled, uninstall without it"
+                ),
+            });
+        }
         guard.check()?;
-        store.save(&marking).await?;
+        if latest.damaged.is_none() {
+            let mut marking = latest.clone();
+            marking.status = Status::Uninstalling;
+            marking.description = "Uninstall in progress".into();
+            store.save(&marking).await?;
+        }
         let mut out = Uninstalled {
             kept_history: keep_history,
             ..Default::default()
@@ -161,11 +172,9 @@ pub async fn uninstall(
         if keep_history {
             // No record may still say deployed: a later install must see
             // the release as gone.
-            for r in history
-                .records()
-                .iter()
-                .filter(|r| r.status == Status::Deployed && r.revision != latest.revision)
-            {
+            for r in history.records().iter().filter(|r| {
+                r.status == Status::Deployed && r.revision != latest.revision && r.damaged.is_none()
+            }) {
                 let mut r = r.clone();
                 r.status = Status::Superseded;
                 store.save(&r).await?;

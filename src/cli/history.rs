@@ -27,6 +27,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let ctx = output::context(cluster);
         Ok::<_, anyhow::Error>(action::history(&ctx, &args.release).await?)
     })??;
+    output::warn_damaged(&h);
     if args.output != Format::Table {
         output::print_structured(
             &Value::Array(h.iter().map(output::summary).collect()),

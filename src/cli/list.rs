@@ -31,6 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let ctx = output::context(cluster);
         Ok::<_, anyhow::Error>(action::list(&ctx, args.all_namespaces, args.all).await?)
     })??;
+    output::warn_damaged(&l);
     if args.output != Format::Table {
         output::print_structured(
             &Value::Array(l.iter().map(output::summary).collect()),

@@ -146,3 +146,13 @@ pub fn writing_context(cluster: windlass::cluster::Cluster) -> Context {
     });
     ctx
 }
+
+/// Warns on stderr about each damaged record shown (its row comes from the
+/// record's labels only).
+pub fn warn_damaged<'a>(records: impl IntoIterator<Item = &'a Release>) {
+    for r in records {
+        if let Some(why) = &r.damaged {
+            eprintln!("warning: {why}; revision {} is shown from its labels only (status, description), and cannot be rolled back to", r.revision);
+        }
+    }
+}

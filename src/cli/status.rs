@@ -47,6 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let ctx = output::context(cluster);
         Ok::<_, anyhow::Error>(action::get(&ctx, &args.release, args.revision).await?)
     })??;
+    output::warn_damaged([&r]);
     if args.output != Format::Table {
         let mut v = output::summary(&r);
         v["notes"] = serde_json::Value::String(r.notes.clone());

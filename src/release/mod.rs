@@ -124,6 +124,11 @@ pub struct Release {
     /// manifest listed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub created: Vec<crate::cluster::ObjectRef>,
+    /// Set when the record could not be read (a chunk missing, bytes that
+    /// do not decode): the fields then come from its labels only, and the
+    /// manifest and values are empty. Never written back.
+    #[serde(skip)]
+    pub damaged: Option<String>,
 }
 
 /// Reading or writing records failed.
@@ -164,15 +169,40 @@ pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// Annotation holding a revision's description, readable without
+/// decompressing the record.
+const DESCRIPTION_ANNOTATION: &str = "windlass.io/description";
+/// Annotation naming a chunked record's chunk set.
+const CHUNK_SET_ANNOTATION: &str = "windlass.io/chunk-set";
+/// Annotation counting a record's parts (1 when not chunked).
+const CHUNKS_ANNOTATION: &str = "windlass.io/chunks";
+/// Longest description kept in the annotation (annotations share 256 KiB).
+const DESCRIPTION_MAX: usize = 16 * 1024;
+
+/// The compressed record. Status and description are left out: they live
+/// in the Secret's label and annotation, so a status change rewrites one
+/// Secret in one request, never the chunks.
 fn encode(rel: &Release) -> Vec<u8> {
-    let json = serde_json::to_vec(rel).unwrap_or_default();
+    let mut v = serde_json::to_value(rel).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+        o.remove("description");
+    }
+    let json = serde_json::to_vec(&v).unwrap_or_default();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     // Writing to a Vec cannot fail.
     let _ = gz.write_all(&json);
     gz.finish().unwrap_or_default()
 }
 
-fn decode(bytes: &[u8], secret: &str) -> Result<Release, ReleaseError> {
+/// Decodes a record; `status` and `description` (from the Secret) win over
+/// what older records carried inside.
+fn decode(
+    bytes: &[u8],
+    secret: &str,
+    status: Option<&str>,
+    description: Option<&str>,
+) -> Result<Release, ReleaseError> {
     let corrupt = |m: String| ReleaseError::Corrupt {
         secret: secret.to_string(),
         message: m,
@@ -182,7 +212,17 @@ fn decode(bytes: &[u8], secret: &str) -> Result<Release, ReleaseError> {
         .take(512 * 1024 * 1024)
         .read_to_end(&mut json)
         .map_err(|e| corrupt(e.to_string()))?;
-    serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))
+    let mut v: Value = serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        if let Some(s) = status {
+            o.insert("status".into(), json!(s));
+        }
+        if let Some(d) = description {
+            o.insert("description".into(), json!(d));
+        }
+        o.entry("description").or_insert_with(|| json!(""));
+    }
+    serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -198,7 +238,38 @@ fn unb64(s: &str, secret: &str) -> Result<Vec<u8>, ReleaseError> {
         })
 }
 
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The name of chunk `i` of a chunk set (older records: no set).
+fn chunk_name(main: &str, set: Option<&str>, i: usize) -> String {
+    match set {
+        Some(set) => format!("{main}.{set}.c{i}"),
+        None => format!("{main}.c{i}"),
+    }
+}
+
+const FORCE: crate::cluster::ApplyOptions = crate::cluster::ApplyOptions {
+    force: true,
+    dry_run: false,
+};
+
 /// Release records of one namespace.
+///
+/// A record larger than one Secret is split: its chunks form a set named
+/// by the digest of the whole record, written first and never changed;
+/// the main Secret, written last in a single request, names its set. An
+/// interruption between any two writes therefore leaves either the old
+/// main Secret with its intact set or the new one with its intact set;
+/// sets no main Secret names are removed by the next save.
 pub struct Store<'a> {
     cluster: &'a Cluster,
     namespace: String,
@@ -213,33 +284,21 @@ impl<'a> Store<'a> {
         }
     }
 
-    fn secret(
-        &self,
-        name: &str,
-        rel: &Release,
-        data: &[u8],
-        chunks: usize,
-        chunk: Option<usize>,
-    ) -> Value {
-        let mut labels = json!({
+    fn labels(rel: &Release) -> Value {
+        json!({
             "owner": crate::TOOL_NAME, "name": rel.name, "status": rel.status.as_str(),
             "version": rel.revision.to_string()
-        });
-        if chunk.is_some() {
-            labels["windlass.io/chunk"] = json!("true");
-        }
-        json!({
-            "apiVersion": "v1", "kind": "Secret", "type": SECRET_TYPE,
-            "metadata": {
-                "name": name, "namespace": self.namespace, "labels": labels,
-                "annotations": {"windlass.io/chunks": chunks.to_string()}
-            },
-            "data": {"release": b64(data)}
         })
     }
 
     /// Writes (creates or replaces) a revision's record, in chunks when large.
     pub async fn save(&self, rel: &Release) -> Result<(), ReleaseError> {
+        if let Some(why) = &rel.damaged {
+            return Err(ReleaseError::Corrupt {
+                secret: secret_name(&rel.name, rel.revision),
+                message: format!("refusing to write back a damaged record ({why})"),
+            });
+        }
         let payload = encode(rel);
         let parts: Vec<&[u8]> = if payload.is_empty() {
             vec![&payload[..]]
@@ -247,30 +306,74 @@ impl<'a> Store<'a> {
             payload.chunks(CHUNK_BYTES).collect()
         };
         let main = secret_name(&rel.name, rel.revision);
-        // Chunks first, so a reader never finds a main record whose chunks
-        // are missing.
+        let set = (parts.len() > 1).then(|| crate::package::sha256_hex(&payload)[..12].to_string());
         for (i, part) in parts.iter().enumerate().skip(1) {
-            let s = self.secret(&format!("{main}.c{i}"), rel, part, parts.len(), Some(i));
-            self.cluster
-                .apply(
-                    &s,
-                    crate::cluster::ApplyOptions {
-                        force: true,
-                        dry_run: false,
-                    },
-                )
+            let mut labels = Self::labels(rel);
+            labels["status"] = json!("chunk");
+            labels["windlass.io/chunk"] = json!("true");
+            let chunk = json!({
+                "apiVersion": "v1", "kind": "Secret", "type": SECRET_TYPE,
+                "metadata": {
+                    "name": chunk_name(&main, set.as_deref(), i), "namespace": self.namespace,
+                    "labels": labels, "annotations": {CHUNK_SET_ANNOTATION: set}
+                },
+                "immutable": true,
+                "data": {"release": b64(part)}
+            });
+            // An existing chunk of this set has this very content.
+            match self.cluster.create(&chunk).await {
+                Ok(_) | Err(crate::cluster::ClusterError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut annotations = json!({
+            CHUNKS_ANNOTATION: parts.len().to_string(),
+            DESCRIPTION_ANNOTATION: truncate(&rel.description, DESCRIPTION_MAX),
+        });
+        if let Some(set) = &set {
+            annotations[CHUNK_SET_ANNOTATION] = json!(set);
+        }
+        let s = json!({
+            "apiVersion": "v1", "kind": "Secret", "type": SECRET_TYPE,
+            "metadata": {
+                "name": main, "namespace": self.namespace, "labels": Self::labels(rel),
+                "annotations": annotations
+            },
+            "data": {"release": b64(parts[0])}
+        });
+        self.cluster.apply(&s, FORCE).await?;
+        if set.is_some() {
+            self.remove_chunks(&rel.name, rel.revision, set.as_deref())
                 .await?;
         }
-        let s = self.secret(&main, rel, parts[0], parts.len(), None);
-        self.cluster
-            .apply(
-                &s,
-                crate::cluster::ApplyOptions {
-                    force: true,
-                    dry_run: false,
-                },
-            )
-            .await?;
+        Ok(())
+    }
+
+    /// Deletes the chunks of a revision except those of set `keep`.
+    async fn remove_chunks(
+        &self,
+        release: &str,
+        revision: u64,
+        keep: Option<&str>,
+    ) -> Result<(), ReleaseError> {
+        let selector = format!(
+            "owner={},name={release},version={revision},windlass.io/chunk",
+            crate::TOOL_NAME
+        );
+        for c in self
+            .cluster
+            .list("v1", "Secret", Some(&self.namespace), &selector)
+            .await?
+        {
+            if keep.is_some() && c["metadata"]["annotations"][CHUNK_SET_ANNOTATION].as_str() == keep
+            {
+                continue;
+            }
+            let name = c["metadata"]["name"].as_str().unwrap_or_default();
+            self.cluster
+                .delete("v1", "Secret", Some(&self.namespace), name)
+                .await?;
+        }
         Ok(())
     }
 
@@ -279,16 +382,18 @@ impl<'a> Store<'a> {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let chunks: usize = secret["metadata"]["annotations"]["windlass.io/chunks"]
+        let annotations = &secret["metadata"]["annotations"];
+        let chunks: usize = annotations[CHUNKS_ANNOTATION]
             .as_str()
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
+        let set = annotations[CHUNK_SET_ANNOTATION].as_str();
         let mut bytes = unb64(
             secret["data"]["release"].as_str().unwrap_or_default(),
             &name,
         )?;
         for i in 1..chunks {
-            let chunk_name = format!("{name}.c{i}");
+            let chunk_name = chunk_name(&name, set, i);
             let chunk = self
                 .cluster
                 .get("v1", "Secret", Some(&self.namespace), &chunk_name)
@@ -302,10 +407,65 @@ impl<'a> Store<'a> {
                 &chunk_name,
             )?);
         }
-        decode(&bytes, &name)
+        decode(
+            &bytes,
+            &name,
+            secret["metadata"]["labels"]["status"].as_str(),
+            annotations[DESCRIPTION_ANNOTATION].as_str(),
+        )
     }
 
-    /// Every revision of a release, oldest first.
+    /// Reads a record; a damaged one (a chunk missing, bytes that do not
+    /// decode) becomes what its labels say, marked damaged, so one bad
+    /// record never makes a whole release unreadable. Cluster errors
+    /// still fail.
+    async fn read_lenient(&self, secret: &Value) -> Result<Release, ReleaseError> {
+        match self.read(secret).await {
+            Err(ReleaseError::Corrupt { secret: s, message }) => {
+                let meta = &secret["metadata"];
+                let labels = &meta["labels"];
+                let status = labels["status"]
+                    .as_str()
+                    .and_then(|s| serde_json::from_value(json!(s)).ok())
+                    .unwrap_or(Status::Failed);
+                let damaged = format!("release record {s} is damaged: {message}");
+                Ok(Release {
+                    name: labels["name"].as_str().unwrap_or_default().to_string(),
+                    namespace: meta["namespace"].as_str().unwrap_or_default().to_string(),
+                    revision: labels["version"]
+                        .as_str()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                    status,
+                    description: meta["annotations"][DESCRIPTION_ANNOTATION]
+                        .as_str()
+                        .unwrap_or("(damaged record)")
+                        .to_string(),
+                    first_deployed: String::new(),
+                    last_deployed: meta["creationTimestamp"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    chart: ChartRef {
+                        name: String::new(),
+                        version: String::new(),
+                        app_version: String::new(),
+                        digest: String::new(),
+                    },
+                    config: Value::Null,
+                    computed: Value::Null,
+                    manifest: String::new(),
+                    notes: String::new(),
+                    created: Vec::new(),
+                    damaged: Some(damaged),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Every revision of a release, oldest first. Damaged records are
+    /// included, marked ([`Release::damaged`]).
     pub async fn history(&self, release: &str) -> Result<Vec<Release>, ReleaseError> {
         let selector = format!(
             "owner={},name={release},!windlass.io/chunk",
@@ -317,14 +477,14 @@ impl<'a> Store<'a> {
             .await?;
         let mut out = Vec::with_capacity(secrets.len());
         for s in secrets.iter().filter(|s| s["type"] == SECRET_TYPE) {
-            out.push(self.read(s).await?);
+            out.push(self.read_lenient(s).await?);
         }
         out.sort_by_key(|r| r.revision);
         Ok(out)
     }
 
     /// The latest revision of every release in the namespace (or all
-    /// namespaces), newest first per name.
+    /// namespaces). Only the latest record of each is decoded.
     pub async fn list(&self, all_namespaces: bool) -> Result<Vec<Release>, ReleaseError> {
         let selector = format!("owner={},!windlass.io/chunk", crate::TOOL_NAME);
         let secrets = if all_namespaces {
@@ -334,44 +494,51 @@ impl<'a> Store<'a> {
                 .list("v1", "Secret", Some(&self.namespace), &selector)
                 .await?
         };
-        let mut latest: std::collections::BTreeMap<(String, String), Release> = Default::default();
+        let mut latest: std::collections::BTreeMap<(String, String), (u64, &Value)> =
+            Default::default();
         for s in secrets.iter().filter(|s| s["type"] == SECRET_TYPE) {
-            let ns = s["metadata"]["namespace"].as_str().unwrap_or_default();
-            let store = Store::new(self.cluster, ns);
-            let rel = store.read(s).await?;
-            let key = (rel.namespace.clone(), rel.name.clone());
-            if latest.get(&key).is_none_or(|r| r.revision < rel.revision) {
-                latest.insert(key, rel);
+            let labels = &s["metadata"]["labels"];
+            let key = (
+                s["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                labels["name"].as_str().unwrap_or_default().to_string(),
+            );
+            let rev: u64 = labels["version"]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if latest.get(&key).is_none_or(|(r, _)| *r < rev) {
+                latest.insert(key, (rev, s));
             }
         }
-        Ok(latest.into_values().collect())
+        let mut out = Vec::with_capacity(latest.len());
+        for ((ns, _), (_, s)) in latest {
+            out.push(Store::new(self.cluster, &ns).read_lenient(s).await?);
+        }
+        Ok(out)
     }
 
-    /// Deletes a revision's record and its chunks.
+    /// Deletes a revision's record and its chunks: the main Secret first,
+    /// so no reader finds a record without its chunks.
     pub async fn delete(&self, release: &str, revision: u64) -> Result<(), ReleaseError> {
         let main = secret_name(release, revision);
-        if let Some(s) = self
+        let Some(s) = self
             .cluster
             .get("v1", "Secret", Some(&self.namespace), &main)
             .await?
-        {
-            let chunks: usize = s["metadata"]["annotations"]["windlass.io/chunks"]
-                .as_str()
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1);
-            self.cluster
-                .delete("v1", "Secret", Some(&self.namespace), &main)
-                .await?;
-            for i in 1..chunks {
-                self.cluster
-                    .delete(
-                        "v1",
-                        "Secret",
-                        Some(&self.namespace),
-                        &format!("{main}.c{i}"),
-                    )
-                    .await?;
-            }
+        else {
+            return Ok(());
+        };
+        let chunked = s["metadata"]["annotations"][CHUNKS_ANNOTATION]
+            .as_str()
+            .is_some_and(|c| c != "1");
+        self.cluster
+            .delete("v1", "Secret", Some(&self.namespace), &main)
+            .await?;
+        if chunked {
+            self.remove_chunks(release, revision, None).await?;
         }
         Ok(())
     }
@@ -402,11 +569,17 @@ mod tests {
             manifest: "---\nkind: ConfigMap\n".into(),
             notes: String::new(),
             created: Vec::new(),
+            damaged: None,
         };
-
         let bytes = encode(&rel);
-        assert_eq!(decode(&bytes, "s").unwrap(), rel);
-        assert!(decode(b"not gzip", "s")
+        assert_eq!(
+            decode(&bytes, "s", Some("deployed"), Some("Upgrade complete")).unwrap(),
+            rel
+        );
+        let failed = decode(&bytes, "s", Some("failed"), None).unwrap();
+        assert_eq!(failed.status, Status::Failed);
+        assert_eq!(failed.description, "");
+        assert!(decode(b"not gzip", "s", None, None)
             .unwrap_err()
             .to_string()
             .contains("release record s is damaged"));
