@@ -801,7 +801,8 @@ async fn forbidden_and_nth_request_faults() {
     let server = TestApiServer::start().await;
     let c = connect(&server, None).await;
     c.server_version().await.unwrap();
-    let next = server.requests().len() + 2; // discovery of v1, then the apply
+    // Aggregated discovery (/api, /apis), then the apply.
+    let next = server.requests().len() + 3;
     server.inject(Fault {
         matcher: Matcher::Nth(next),
         action: FaultAction::Status(403),
@@ -1176,16 +1177,16 @@ async fn a_kind_whose_crd_was_just_applied_is_waited_for() {
     ));
     c.apply(&crd, ApplyOptions::default()).await.unwrap();
     // The group is not served yet the first two times discovery asks.
-    server.inject(Fault {
-        matcher: Matcher::Request {
-            method: Some("GET".into()),
-            path_contains: "/apis/example.windlass.io/v1".into(),
-        },
-        action: FaultAction::Status(404),
-        times: 2,
-    });
+    server.hide_from_discovery("example.windlass.io", 2);
+    let from = server.requests().len();
     let stored = c.apply(&widget, ApplyOptions::default()).await.unwrap();
     assert_eq!(stored["spec"]["size"], 2);
+    let apis = server
+        .requests_since(from)
+        .iter()
+        .filter(|r| r.path == "/apis")
+        .count();
+    assert_eq!(apis, 3, "asked until the group was served");
     // The CRD's schema is enforced: below its minimum is a 422 naming the field.
     let e = c
         .apply(&json!({"apiVersion": "example.windlass.io/v1", "kind": "Widget", "metadata": {"name": "w2"}, "spec": {"size": 0}}), ApplyOptions::default())

@@ -784,3 +784,71 @@ fn uninstall_opts(keep_history: bool, wait: bool) -> action::UninstallOptions {
         ..Default::default()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_see_the_live_servers_api_versions_and_version() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "apps", 0).await;
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "monitors.example.windlass.io"},
+        "spec": {"group": "example.windlass.io", "scope": "Namespaced",
+                 "names": {"plural": "monitors", "singular": "monitor", "kind": "Monitor"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                     "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    c.cluster.apply(&crd, Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: caps\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: caps\ndata:\n  monitor: {{quote (has \"example.windlass.io/v1/Monitor\" Capabilities.APIVersions)}}\n  missing: {{quote (has \"nothing.example/v9\" Capabilities.APIVersions)}}\n  sts: {{quote (has \"apps/v1/StatefulSet\" Capabilities.APIVersions)}}\n  version: {{quote Capabilities.KubeVersion.Version}}\n",
+    )
+    .unwrap();
+    let chart = windlass::chart::load(dir.path()).unwrap();
+    let from = server.requests().len();
+    action::install(&c, &chart, &values(&[], &[]), &opts("caps"))
+        .await
+        .unwrap();
+    let data = config_map(&server, "apps", "caps")["data"].clone();
+    assert_eq!(
+        data,
+        json!({"monitor": "true", "missing": "false", "sts": "true", "version": "v1.32.13"})
+    );
+    // Aggregated discovery: two requests for every group and kind (read
+    // again because this connection applied a CRD since it was read).
+    let discovery: Vec<String> = server
+        .requests_since(from)
+        .iter()
+        .filter(|r| r.verb == "discovery" && r.path != "/version")
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(discovery, ["/api", "/apis"]);
+    // A server whose version cannot be read is an error, not a default.
+    server.inject(Fault {
+        matcher: Matcher::Request {
+            method: Some("GET".into()),
+            path_contains: "/version".into(),
+        },
+        action: FaultAction::Status(403),
+        times: 1,
+    });
+    let e = action::upgrade(
+        &c,
+        &chart,
+        &values(&[], &[]),
+        &opts("caps"),
+        ValuesMode::Reset,
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("read the server version: forbidden"),
+        "{e}"
+    );
+}

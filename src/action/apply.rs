@@ -76,7 +76,11 @@ pub(super) fn chart_ref(chart: &Chart) -> ChartRef {
     }
 }
 
-/// Renders a chart for a release, checking `kubeVersion` against the server.
+/// Renders a chart for a release against the live server:
+/// `Capabilities.KubeVersion` is its version (so `kubeVersion` is checked
+/// against it) and `Capabilities.APIVersions` what its discovery serves.
+/// A server whose version cannot be read is an error, never a silent
+/// default.
 pub async fn render_for(
     ctx: &Context,
     chart: &Chart,
@@ -89,9 +93,8 @@ pub async fn render_for(
     let mut opts = RenderOptions::offline(name, &ctx.namespace);
     opts.revision = revision;
     opts.is_install = is_install;
-    if let Ok(v) = ctx.cluster.server_version().await {
-        opts.kube_version = v;
-    }
+    opts.kube_version = ctx.cluster.server_version().await?;
+    opts.api_versions = ctx.cluster.api_versions().await?;
     let rendered = render::render(chart, &resolved, &opts)?;
     for w in &rendered.warnings {
         (ctx.progress)(&format!("warning: {w}"));

@@ -10,7 +10,6 @@ mod plan;
 pub mod ready;
 mod wait;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -89,7 +88,7 @@ pub struct Cluster {
     client: kube::Client,
     server: String,
     namespace: String,
-    discovery: Mutex<HashMap<String, Vec<(String, ResourceInfo)>>>,
+    discovery: Mutex<discovery::Cache>,
     /// Groups of the CustomResourceDefinitions this connection applied:
     /// their kinds may take a moment to be served.
     crd_groups: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -177,7 +176,7 @@ impl Cluster {
             client,
             server,
             namespace,
-            discovery: Mutex::new(HashMap::new()),
+            discovery: Mutex::new(discovery::Cache::default()),
             crd_groups: Default::default(),
             retry: RetryPolicy::default(),
             concurrency: 8,

@@ -140,6 +140,9 @@ struct Inner {
     /// While set, the simulated controllers (garbage collector, namespace,
     /// PV binder, CRD) do nothing, as with kube-controller-manager stopped.
     controllers_paused: std::sync::atomic::AtomicBool,
+    /// Groups left out of the next N aggregated discovery answers, as a
+    /// real server does until a new CRD is established.
+    hidden_groups: Mutex<Vec<(String, usize)>>,
 }
 
 /// A running test API server. Dropping it stops it.
@@ -279,6 +282,13 @@ async fn serve_inner(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let accept = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let aggregated = accept.contains("as=APIGroupDiscoveryList");
     let user_agent = req
         .headers()
         .get("user-agent")
@@ -396,6 +406,24 @@ async fn serve_inner(
         return Ok(json_response(401, &body));
     }
 
+    if aggregated && (path == "/api" || path == "/apis") {
+        set_status(200);
+        let mut body = resources::aggregated(&crds, path == "/api");
+        if path == "/apis" {
+            let mut hidden = inner.hidden_groups.lock().unwrap();
+            for (group, times) in hidden.iter_mut().filter(|(_, t)| *t > 0) {
+                *times -= 1;
+                if let Some(items) = body["items"].as_array_mut() {
+                    items.retain(|i| i["metadata"]["name"] != group.as_str());
+                }
+            }
+        }
+        return Ok(Response::builder()
+            .status(200)
+            .header("Content-Type", resources::AGGREGATED_CONTENT_TYPE)
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("response"));
+    }
     let reply: store::Reply = match path.as_str() {
         "/version" => (200, resources::version()).into(),
         "/api" => (200, resources::api_versions()).into(),
@@ -487,6 +515,7 @@ impl TestApiServer {
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             controllers_paused: Default::default(),
+            hidden_groups: Default::default(),
         });
         // The controllers run on their own thread, a little after each
         // change, as kube-controller-manager does; never on the runtime's
@@ -604,6 +633,16 @@ impl TestApiServer {
             times: 1,
         });
         Hold(state)
+    }
+
+    /// Leaves `group` out of the next `times` aggregated discovery answers
+    /// for `/apis`.
+    pub fn hide_from_discovery(&self, group: &str, times: usize) {
+        self.inner
+            .hidden_groups
+            .lock()
+            .unwrap()
+            .push((group.to_string(), times));
     }
 
     /// Stops (true) or restarts (false) the simulated controllers.

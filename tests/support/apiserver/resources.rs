@@ -342,3 +342,68 @@ pub fn resource_list(crds: &[&'static Res], group: &str, version: &str) -> Optio
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
     )
 }
+
+/// What a real server answers aggregated discovery with (GA in 1.30).
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Aggregated discovery (`apidiscovery.k8s.io/v2`): every group, version
+/// and resource in one document; `/api` (core) or `/apis` (the rest), in
+/// the shape kube-apiserver sends.
+pub fn aggregated(crds: &[&'static Res], core: bool) -> Value {
+    let mut groups: Vec<&str> = RESOURCES
+        .iter()
+        .chain(crds.iter().copied())
+        .map(|r| r.group)
+        .filter(|g| g.is_empty() == core)
+        .collect();
+    groups.sort();
+    groups.dedup();
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            let mut versions: Vec<&str> = RESOURCES
+                .iter()
+                .chain(crds.iter().copied())
+                .filter(|r| r.group == *g)
+                .map(|r| r.version)
+                .collect();
+            versions.dedup();
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = RESOURCES
+                        .iter()
+                        .chain(crds.iter().copied())
+                        .filter(|r| r.group == *g && r.version == *v)
+                        .map(|r| {
+                            let subresources: Vec<Value> = r
+                                .subresources
+                                .iter()
+                                .map(|s| {
+                                    let kind = if *s == "scale" {
+                                        json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+                                    } else {
+                                        json!({"group": r.group, "version": r.version, "kind": r.kind})
+                                    };
+                                    json!({"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]})
+                                })
+                                .collect();
+                            json!({
+                                "resource": r.plural,
+                                "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+                                "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                                "singularResource": r.singular,
+                                "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                                "subresources": subresources
+                            })
+                        })
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": g, "creationTimestamp": null}, "versions": versions})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
