@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::ownership::{self, check_ownership, judge, objects_of, with_ownership, Verdict};
+use super::phases;
 use super::session::Guard;
 use super::{ActionError, AtomicOutcome, Context, DeployOptions, DryRun, History, Line, Outcome};
 use crate::chart::Chart;
@@ -33,6 +34,9 @@ pub(super) struct Deploy {
     pub maybe_live: Vec<Value>,
     /// The revision to return to with `--atomic`.
     pub last_good: Option<Release>,
+    /// CRDs from the chart's `crds/` directory not installed yet (dry
+    /// runs of an install): objects of their kinds are shown as creates.
+    pub crds: Vec<Value>,
 }
 
 impl Deploy {
@@ -56,6 +60,7 @@ impl Deploy {
             description,
             maybe_live: Vec::new(),
             last_good: history.last_good().cloned(),
+            crds: Vec::new(),
         }
     }
 }
@@ -159,6 +164,25 @@ fn record(name: &str, ns: &str, d: &Deploy, status: Status, description: String)
         created: Vec::new(),
         damaged: None,
     }
+}
+
+/// The identity of an object left for the second phase (empty namespace
+/// when the chart left it to the server: the scope of a type not yet
+/// served is unknown).
+fn later_ref(o: &Value) -> ObjectRef {
+    ObjectRef::of(o)
+}
+
+/// Objects left for the second phase: they do not exist (their type or
+/// namespace does not yet), so each is a create.
+pub(super) fn later_lines(later: &[Value]) -> Vec<Line> {
+    later
+        .iter()
+        .map(|o| Line {
+            object: describe(o),
+            action: "create",
+        })
+        .collect()
 }
 
 fn plan_lines(plan: &[Planned]) -> Vec<Line> {
@@ -268,9 +292,19 @@ pub(super) async fn dry_deploy(
             .iter()
             .map(|o| with_ownership(o, name, &ctx.namespace))
             .collect();
-        let plan = ctx.cluster.plan(&objects, opts.force_conflicts).await?;
+        let phases = phases::split(ctx, objects, &d.crds).await?;
+        let plan = ctx.cluster.plan(&phases.now, opts.force_conflicts).await?;
         check_ownership(&plan, name, &ctx.namespace, opts.take_ownership)?;
-        lines = plan_lines(&plan);
+        for crd in &d.crds {
+            if ctx.cluster.get_object(crd).await?.is_none() {
+                lines.push(Line {
+                    object: describe(crd),
+                    action: "create",
+                });
+            }
+        }
+        lines.extend(plan_lines(&plan));
+        lines.extend(later_lines(&phases.later));
         let verdicts = prune_verdicts(
             ctx,
             name,
@@ -310,12 +344,14 @@ pub(super) async fn deploy(
         .iter()
         .map(|o| with_ownership(o, name, &ctx.namespace))
         .collect();
-    // Plan first: the server validates every object before anything is
-    // written, so a change it refuses leaves the cluster and history as
-    // they were.
-    let plan = plan_past_deletions(ctx, &objects, opts).await?;
+    // Objects that need the chart's own CRDs or Namespaces are planned
+    // once those exist; everything else is planned first: the server
+    // validates every object before anything is written, so a change it
+    // refuses leaves the cluster and history as they were.
+    let phases = phases::split(ctx, objects, &[]).await?;
+    let plan = plan_past_deletions(ctx, &phases.now, opts).await?;
     check_ownership(&plan, name, &ctx.namespace, opts.take_ownership)?;
-    let verdicts = prune_verdicts(
+    let mut verdicts = prune_verdicts(
         ctx,
         name,
         &d.maybe_live,
@@ -323,7 +359,22 @@ pub(super) async fn deploy(
         opts.delete_namespaces_and_crds,
     )
     .await?;
+    // What the second phase will create is not pruned meanwhile.
+    let later_refs: Vec<ObjectRef> = phases.later.iter().map(later_ref).collect();
+    verdicts.retain(|v| match v {
+        Verdict::Delete(l) => {
+            let live = ObjectRef::of(l);
+            !later_refs.iter().any(|r| {
+                r.group == live.group
+                    && r.kind == live.kind
+                    && r.name == live.name
+                    && (r.namespace.is_empty() || r.namespace == live.namespace)
+            })
+        }
+        _ => true,
+    });
     let mut lines = plan_lines(&plan);
+    lines.extend(later_lines(&phases.later));
     lines.extend(verdict_lines(&verdicts));
     (ctx.progress)(&format!(
         "revision {}: {} to create, {} to update, {} unchanged, {} to delete",
@@ -351,6 +402,7 @@ pub(super) async fn deploy(
         .iter()
         .filter(|p| p.change == Change::Create)
         .map(|p| ObjectRef::of(&p.object))
+        .chain(later_refs.iter().cloned())
         .collect();
     store.save(&pending).await?;
 
@@ -366,6 +418,7 @@ pub(super) async fn deploy(
         d.description.clone(),
     );
     done.created = pending.created.clone();
+    let later_plan = std::sync::Mutex::new(Vec::<Planned>::new());
     let applied: Result<(), ActionError> = async {
         for r in history
             .records()
@@ -387,6 +440,9 @@ pub(super) async fn deploy(
             Err(ClusterError::Stopped) => guard.check()?,
             Err(e) => return Err(e.into()),
         }
+        let first: Vec<Value> = plan.iter().map(|p| p.object.clone()).collect();
+        let second = phases::apply_later(ctx, guard, name, &first, &phases.later, opts).await?;
+        *later_plan.lock().unwrap_or_else(|e| e.into_inner()) = second;
         for v in &verdicts {
             if let Verdict::Delete(live) = v {
                 guard.check()?;
@@ -396,7 +452,11 @@ pub(super) async fn deploy(
             }
         }
         if opts.wait {
-            let written: Vec<Value> = plan.iter().map(|p| p.object.clone()).collect();
+            let written: Vec<Value> = plan
+                .iter()
+                .chain(later_plan.lock().unwrap_or_else(|e| e.into_inner()).iter())
+                .map(|p| p.object.clone())
+                .collect();
             let waiting = &ctx.waiting;
             let report = |n: &[String]| waiting(n);
             tokio::select! {
@@ -443,7 +503,14 @@ pub(super) async fn deploy(
                 Err(e) => Some(e.to_string()),
             };
             let atomic = if opts.atomic {
-                Some(atomic_undo(ctx, &guard.lock_only(), name, &d, &plan, opts).await)
+                let mut all = plan.clone();
+                all.extend(
+                    later_plan
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .drain(..),
+                );
+                Some(atomic_undo(ctx, &guard.lock_only(), name, &d, &all, opts).await)
             } else {
                 None
             };

@@ -75,9 +75,18 @@ async fn diff_manifest(
         }
         return Ok(items);
     }
-    let plan = ctx.cluster.plan(&objects, false).await?;
+    let phases = super::phases::split(ctx, objects, &[]).await?;
+    let plan = ctx.cluster.plan(&phases.now, false).await?;
     let verdicts = prune_verdicts(ctx, name, maybe_live, &plan, false).await?;
-    Ok(plan_items(&plan, &verdicts))
+    let mut items = plan_items(&plan, &verdicts);
+    // Objects that need the chart's own CRDs or Namespaces first: shown
+    // as rendered (the server cannot dry-run them yet).
+    items.extend(phases.later.into_iter().map(|o| Item {
+        action: Action::Create,
+        before: None,
+        after: Some(o),
+    }));
+    Ok(items)
 }
 
 /// What `upgrade` (or, for a release that does not exist, `install`) would

@@ -57,12 +57,19 @@ pub async fn install(
             true,
         )
         .await?;
-        let d = install_deploy(&history, chart, user, opts, rendered)?;
+        let mut d = install_deploy(&history, chart, user, opts, rendered)?;
+        if !opts.skip_crds {
+            d.crds = super::phases::crds_dir(chart)?;
+        }
         return dry_deploy(ctx, &opts.release, d, opts).await;
     }
     apply::ensure_namespace(ctx, opts.create_namespace).await?;
     locked(ctx, &opts.release, async |history: History, guard| {
         refuse_deployed(&history)?;
+        if !opts.skip_crds {
+            guard.check()?;
+            super::phases::install_crds_dir(ctx, chart, opts.timeout).await?;
+        }
         let rendered = render_for(
             ctx,
             chart,

@@ -429,6 +429,7 @@ mod drift;
 mod history;
 mod install;
 mod ownership;
+mod phases;
 mod query;
 mod rollback;
 mod session;

@@ -391,10 +391,17 @@ impl Cluster {
         let action = format!("create {}", describe(&obj));
         // Not retried on transport errors: a lost response could mean it was
         // created, and a retry would then fail with AlreadyExists.
-        api.create(&params, &dynamic)
+        let out = api
+            .create(&params, &dynamic)
             .await
             .map(Self::to_value)
-            .map_err(|e| error::map(e, &action, &self.server, 1))
+            .map_err(|e| error::map(e, &action, &self.server, 1))?;
+        if obj["kind"] == "CustomResourceDefinition" {
+            if let Some(group) = obj["spec"]["group"].as_str() {
+                self.note_crd_group(group);
+            }
+        }
+        Ok(out)
     }
 
     /// Replaces an object; `metadata.resourceVersion` must be the one read,

@@ -109,6 +109,14 @@ pub fn readiness(obj: &Value) -> Readiness {
             }
             Ready
         }
+        "CustomResourceDefinition" => match condition(obj, "Established") {
+            Some(c) if c["status"] == "True" => Ready,
+            Some(c) => NotReady(format!(
+                "not established: {}",
+                c["message"].as_str().unwrap_or("no message")
+            )),
+            None => NotReady("not established yet".into()),
+        },
         "Job" => {
             if condition(obj, "Failed").is_some_and(|c| c["status"] == "True") {
                 let c = condition(obj, "Failed").unwrap_or(&Value::Null);
