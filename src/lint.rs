@@ -152,6 +152,20 @@ pub fn lint_chart(chart: &Chart, user: &UserValues, opts: &RenderOptions, report
             for w in &r.warnings {
                 report.push(Severity::Warning, "templates/", w.clone());
             }
+            for m in r.manifests.iter().filter(|m| m.kind == "StatefulSet") {
+                if m.object["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"]
+                    == "Delete"
+                {
+                    report.push(
+                        Severity::Warning,
+                        &m.source,
+                        format!(
+                            "{}: persistentVolumeClaimRetentionPolicy.whenDeleted: Delete makes the StatefulSet controller delete its claims, and their data, when the StatefulSet is deleted (by uninstall too); windlass itself never deletes claims",
+                            crate::cluster::describe(&m.object)
+                        ),
+                    );
+                }
+            }
             if let Err(crate::openapi::TypeErrors(problems)) =
                 crate::openapi::check_manifests(&r.manifests)
             {

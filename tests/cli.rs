@@ -579,3 +579,25 @@ fn no_cluster_configured_is_one_clear_line() {
     let err = stderr(&out);
     assert!(err.starts_with("Error: no cluster configured: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config"), "{err}");
 }
+
+#[test]
+fn lint_warns_when_a_statefulset_would_delete_its_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(windlass(&["create", "demo"], d).status.success());
+    std::fs::write(
+        d.join("demo/templates/sts.yaml"),
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  serviceName: db\n  selector:\n    matchLabels: {app: db}\n  persistentVolumeClaimRetentionPolicy:\n    whenDeleted: Delete\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n        - name: db\n          image: db:1\n",
+    )
+    .unwrap();
+    let out = windlass(&["lint", "demo"], d);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("StatefulSet db: persistentVolumeClaimRetentionPolicy.whenDeleted: Delete makes the StatefulSet controller delete its claims"),
+        "{text}"
+    );
+    assert_eq!(
+        windlass(&["lint", "--strict", "demo"], d).status.code(),
+        Some(1)
+    );
+}
