@@ -30,7 +30,7 @@ pub struct DeployArgs {
     /// that are still being deleted (e.g. right after an uninstall) (e.g. 300s, 5m).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
-    /// On failure, undo: an install removes what it created (never volumes); an upgrade returns to the previous revision.
+    /// On failure (or Ctrl-C), undo: an install removes what it created (never volumes); an upgrade or rollback returns to the last good revision.
     #[arg(long)]
     pub atomic: bool,
     /// Show what would happen without changing anything: `client` renders only, `server` also asks the API server.

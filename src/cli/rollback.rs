@@ -13,7 +13,8 @@ use super::{block_on, output, ClusterArgs};
 pub struct Args {
     /// Release name.
     pub release: String,
-    /// Revision to return to (default: the one before the deployed revision).
+    /// Revision to return to (default: the good revision before the deployed
+    /// one; after a failed operation left none deployed, the last good one).
     pub revision: Option<u64>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
