@@ -12,6 +12,7 @@ pub mod chart;
 pub mod cluster;
 pub mod diff;
 pub mod lint;
+pub mod object;
 pub mod openapi;
 pub mod package;
 pub mod release;

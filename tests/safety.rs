@@ -681,3 +681,58 @@ async fn sigint_during_a_cli_upgrade_leaves_a_failed_revision_and_no_lock() {
         .any(|l| l.contains("interrupted again; exiting now")));
     held.release();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_can_tell_failures_apart_by_type() {
+    let server = TestApiServer::start().await;
+    let c = ctx(&server, "apps", 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let chart = small_chart(dir.path());
+    let e = action::rollback(&c, "r", None, &opts("r"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ActionError::NotFound { .. }), "{e}");
+    let e = upgrade(&c, &chart, &[]).await.unwrap_err();
+    assert!(matches!(e, ActionError::NotInstalled { .. }), "{e}");
+    action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap();
+    let e = action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ActionError::AlreadyDeployed { revision: 1, .. }),
+        "{e}"
+    );
+    let e = action::rollback(&c, "r", None, &opts("r"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ActionError::NoRollbackTarget { .. }), "{e}");
+    // A wait that runs out: the cause is the cluster's timeout.
+    let sts_chart = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(sts_chart.path().join("templates")).unwrap();
+    std::fs::write(
+        sts_chart.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: s\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        sts_chart.path().join("templates/pvc.yaml"),
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n",
+    )
+    .unwrap();
+    let s = windlass::chart::load(sts_chart.path()).unwrap();
+    let mut o = opts("s");
+    o.wait = true;
+    o.timeout = Duration::from_millis(1);
+    let e = action::install(&c, &s, &values(&[], &[]), &o)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.cause(),
+            ActionError::Cluster(windlass::cluster::ClusterError::Timeout { .. })
+        ),
+        "{e}"
+    );
+}

@@ -40,8 +40,10 @@ pub async fn rollback(
     opts: &DeployOptions,
 ) -> Result<Outcome, ActionError> {
     release::validate_name(name)?;
-    if opts.dry_run != DryRun::None {
-        let history = ctx.history(name).await?;
+    // Read first: a release that does not exist is reported as such,
+    // not as a lock that cannot be created in a missing namespace.
+    let history = ctx.history(name).await?;
+    if opts.dry_run != DryRun::None || history.records().is_empty() {
         let d = rollback_deploy(&history, revision, opts)?;
         return dry_deploy(ctx, name, d, opts).await;
     }

@@ -65,6 +65,10 @@ pub async fn uninstall(
 ) -> Result<Uninstalled, ActionError> {
     let keep_history = opts.keep_history;
     release::validate_name(name)?;
+    let before = ctx.history(name).await?;
+    if !before.exists() {
+        return Err(before.not_found());
+    }
     locked(ctx, name, async |history: History, guard| {
         let Some(latest) = history
             .records()

@@ -5,7 +5,7 @@
 mod delete;
 mod discovery;
 pub mod error;
-mod object;
+
 mod plan;
 pub mod ready;
 mod wait;
@@ -21,9 +21,9 @@ use kube::core::ApiResource;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+pub use crate::object::{describe, ObjectRef};
 pub use delete::{DeleteOptions, Propagation};
 pub use error::{Cause, ClusterError, FieldConflict};
-pub use object::{describe, ObjectRef};
 pub use plan::{ApplyReport, Change, Planned};
 pub(crate) use wait::poll_until;
 

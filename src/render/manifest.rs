@@ -232,16 +232,14 @@ pub fn check_duplicates(
     manifests: &[Manifest],
     default_namespace: &str,
 ) -> Result<(), ManifestError> {
-    let mut seen: HashMap<(String, String, String, String), &Manifest> = HashMap::new();
+    let mut seen: HashMap<crate::object::ObjectRef, &Manifest> = HashMap::new();
     for m in manifests {
-        let key = (
-            m.api_version.clone(),
-            m.kind.clone(),
-            m.namespace
-                .clone()
-                .unwrap_or_else(|| default_namespace.to_string()),
-            m.name.clone(),
-        );
+        // By group, not version: one object rendered through two versions
+        // of its API is still one object.
+        let mut key = crate::object::ObjectRef::of(&m.object);
+        if key.namespace.is_empty() {
+            key.namespace = default_namespace.to_string();
+        }
         if let Some(first) = seen.get(&key) {
             return Err(ManifestError {
                 template: m.source.clone(),
