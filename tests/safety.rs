@@ -473,23 +473,31 @@ async fn a_failed_upgrade_prunes_only_what_it_created_on_the_next_upgrade() {
     let server = TestApiServer::start().await;
     let c = ctx(&server, "apps", 0).await;
     let dir = tempfile::tempdir().unwrap();
-    let chart = small_chart(dir.path());
+    // A Secret (applied in an earlier batch than ConfigMaps, as Helm
+    // orders kinds) that the failing upgrade creates before it fails.
+    small_chart(dir.path());
+    std::fs::write(
+        dir.path().join("templates/secret.yaml"),
+        "{{#if Values.extra}}apiVersion: v1\nkind: Secret\nmetadata:\n  name: r-token\nstringData:\n  a: b\n{{/if}}",
+    )
+    .unwrap();
+    let chart = windlass::chart::load(dir.path()).unwrap();
+    let secret = |server: &TestApiServer| server.object("", "secrets", "apps", "r-token");
     action::install(&c, &chart, &values(&[], &["extra=false"]), &opts("r"))
         .await
         .unwrap();
-    // The failed upgrade creates r-extra before failing on r-main (kinds
-    // apply in parallel; r-extra is created either way before the result).
     fail_next_apply(&server);
     upgrade(&c, &chart, &["extra=true", "data=two"])
         .await
         .unwrap_err();
     let h = action::history(&c, "r").await.unwrap();
-    assert_eq!(h[1].created.len(), 1, "{:?}", h[1].created);
-    assert_eq!(h[1].created[0].name, "r-extra");
-    assert!(config_map(&server, "apps", "r-extra").is_object());
+    let mut created: Vec<&str> = h[1].created.iter().map(|r| r.name.as_str()).collect();
+    created.sort();
+    assert_eq!(created, ["r-extra", "r-token"]);
+    assert!(secret(&server).is_some());
     let out = upgrade(&c, &chart, &["extra=false"]).await.unwrap();
-    assert_eq!(line(&out, "ConfigMap apps/r-extra"), Some("delete"));
-    assert!(config_map(&server, "apps", "r-extra").is_null());
+    assert_eq!(line(&out, "Secret apps/r-token"), Some("delete"));
+    assert!(secret(&server).is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
