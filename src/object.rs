@@ -44,6 +44,16 @@ impl ObjectRef {
     }
 }
 
+impl ObjectRef {
+    /// `group/kind/namespace/name`: a map key in release records.
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.group, self.kind, self.namespace, self.name
+        )
+    }
+}
+
 impl std::fmt::Display for ObjectRef {
     /// `Kind namespace/name`, or `Kind name` when cluster-scoped.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

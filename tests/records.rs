@@ -63,6 +63,7 @@ fn record(status: Status, manifest: String) -> Release {
         manifest,
         notes: String::new(),
         created: Vec::new(),
+        owned: Default::default(),
         damaged: None,
     }
 }

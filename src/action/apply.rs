@@ -3,7 +3,7 @@
 //! revision pending, apply, prune, wait, and record the outcome (undoing
 //! it with `--atomic`). Every write is preceded by a check of the guard.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -12,7 +12,9 @@ use super::phases;
 use super::session::Guard;
 use super::{ActionError, AtomicOutcome, Context, DeployOptions, DryRun, History, Line, Outcome};
 use crate::chart::Chart;
-use crate::cluster::{describe, Change, ClusterError, ObjectRef, Planned, Propagation};
+use crate::cluster::{
+    describe, owned_digest, Change, ClusterError, ObjectRef, Planned, Propagation,
+};
 use crate::release::{self, ChartRef, Release, Status};
 use crate::render::{self, RenderOptions};
 use crate::values::{self, UserValues};
@@ -162,6 +164,7 @@ fn record(name: &str, ns: &str, d: &Deploy, status: Status, description: String)
         manifest: d.manifest.clone(),
         notes: d.notes.clone(),
         created: Vec::new(),
+        owned: Default::default(),
         damaged: None,
     }
 }
@@ -248,8 +251,12 @@ async fn plan_past_deletions(
     ctx: &Context,
     objects: &[Value],
     opts: &DeployOptions,
+    unchanged_if: &HashMap<ObjectRef, String>,
 ) -> Result<Vec<Planned>, ActionError> {
-    let plan = ctx.cluster.plan(objects, opts.force_conflicts).await?;
+    let plan = ctx
+        .cluster
+        .plan_changes(objects, opts.force_conflicts, unchanged_if)
+        .await?;
     let terminating: Vec<Value> = plan
         .iter()
         .filter_map(|p| p.before.as_ref())
@@ -269,13 +276,80 @@ async fn plan_past_deletions(
         .wait_deleted(&terminating, opts.timeout, ctx.poll, &|_| {})
         .await
     {
-        Ok(()) => Ok(ctx.cluster.plan(objects, opts.force_conflicts).await?),
+        Ok(()) => Ok(ctx
+            .cluster
+            .plan_changes(objects, opts.force_conflicts, unchanged_if)
+            .await?),
         Err(ClusterError::Timeout { seconds, not_ready }) => Err(ActionError::StillDeleting {
             seconds,
             objects: not_ready,
         }),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The objects rendered exactly as the deployed revision rendered them,
+/// with the digest of what windlass owned on each once applied: their dry
+/// runs can be skipped while the live objects still show that ownership.
+/// Only when the deployed revision is the latest record: after a failed or
+/// interrupted operation, what it wrote is not known object by object.
+fn unchanged_if(
+    history: &History,
+    objects: &[Value],
+    name: &str,
+    namespace: &str,
+) -> Result<HashMap<ObjectRef, String>, ActionError> {
+    let mut out = HashMap::new();
+    let Some(last) = history
+        .latest()
+        .filter(|r| r.status == Status::Deployed && r.damaged.is_none() && !r.owned.is_empty())
+    else {
+        return Ok(out);
+    };
+    let previous: HashMap<ObjectRef, Value> = objects_of(&last.manifest)?
+        .iter()
+        .map(|o| {
+            let o = with_ownership(o, name, namespace);
+            (ObjectRef::of(&o), o)
+        })
+        .collect();
+    for o in objects {
+        let raw = ObjectRef::of(o);
+        if previous.get(&raw) != Some(o) {
+            continue;
+        }
+        // The scope is the server's to say: try the object namespaced (in
+        // the release namespace when it names none) and cluster-scoped.
+        let mut namespaced = raw.clone();
+        if namespaced.namespace.is_empty() {
+            namespaced.namespace = namespace.to_string();
+        }
+        let mut cluster_scoped = raw;
+        cluster_scoped.namespace.clear();
+        for r in [namespaced, cluster_scoped] {
+            if let Some(d) = last.owned.get(&r.key()) {
+                out.insert(r, d.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The ownership digest of every object of a finished deploy: from what
+/// the server stored for those written, from the live object for the rest.
+fn owned_map(plan: &[Planned], stored: &[Value]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for p in plan.iter().filter(|p| p.change == Change::Unchanged) {
+        if let Some(d) = p.before.as_ref().and_then(owned_digest) {
+            out.insert(ObjectRef::of(&p.object).key(), d);
+        }
+    }
+    for s in stored {
+        if let Some(d) = owned_digest(s) {
+            out.insert(ObjectRef::of(s).key(), d);
+        }
+    }
+    out
 }
 
 /// A dry run: the same plan, ownership checks and prune decisions as the
@@ -349,7 +423,8 @@ pub(super) async fn deploy(
     // validates every object before anything is written, so a change it
     // refuses leaves the cluster and history as they were.
     let phases = phases::split(ctx, objects, &[]).await?;
-    let plan = plan_past_deletions(ctx, &phases.now, opts).await?;
+    let known = unchanged_if(history, &phases.now, name, &ctx.namespace)?;
+    let plan = plan_past_deletions(ctx, &phases.now, opts, &known).await?;
     check_ownership(&plan, name, &ctx.namespace, opts.take_ownership)?;
     let mut verdicts = prune_verdicts(
         ctx,
@@ -419,7 +494,7 @@ pub(super) async fn deploy(
     );
     done.created = pending.created.clone();
     let later_plan = std::sync::Mutex::new(Vec::<Planned>::new());
-    let applied: Result<(), ActionError> = async {
+    let applied: Result<Release, ActionError> = async {
         for r in history
             .records()
             .iter()
@@ -431,17 +506,22 @@ pub(super) async fn deploy(
             store.save(&r).await?;
         }
         let proceed = || guard.check().is_ok();
-        match ctx
+        let mut stored = match ctx
             .cluster
             .execute_checked(&plan, opts.force_conflicts, &proceed)
             .await
         {
-            Ok(_) => {}
-            Err(ClusterError::Stopped) => guard.check()?,
+            Ok(stored) => stored,
+            Err(ClusterError::Stopped) => {
+                guard.check()?;
+                Vec::new()
+            }
             Err(e) => return Err(e.into()),
-        }
+        };
         let first: Vec<Value> = plan.iter().map(|p| p.object.clone()).collect();
-        let second = phases::apply_later(ctx, guard, name, &first, &phases.later, opts).await?;
+        let (second, second_stored) =
+            phases::apply_later(ctx, guard, name, &first, &phases.later, opts).await?;
+        stored.extend(second_stored);
         *later_plan.lock().unwrap_or_else(|e| e.into_inner()) = second;
         for v in &verdicts {
             if let Verdict::Delete(live) = v {
@@ -465,14 +545,24 @@ pub(super) async fn deploy(
                 e = guard.stopped() => return Err(e),
             }
         }
+        let mut all = plan.clone();
+        all.extend(
+            later_plan
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
+        let mut done = done.clone();
+        done.owned = owned_map(&all, &stored);
         guard.check()?;
         store.save(&done).await?;
-        Ok(())
+        Ok(done)
     }
     .await;
 
     match applied {
-        Ok(()) => {
+        Ok(done) => {
             // Old records are bookkeeping: failing to prune them is no
             // failure of the operation.
             if let Err(e) = prune_history(ctx, name, opts.history_max).await {

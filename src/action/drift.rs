@@ -103,7 +103,7 @@ pub async fn fix_drift(ctx: &Context, name: &str) -> Result<usize, ActionError> 
         guard.check()?;
         let proceed = || guard.check().is_ok();
         match ctx.cluster.execute_checked(&plan, true, &proceed).await {
-            Ok(n) => Ok(n),
+            Ok(written) => Ok(written.len()),
             Err(ClusterError::Stopped) => {
                 Err(guard.check().err().unwrap_or(ActionError::Interrupted))
             }

@@ -240,6 +240,7 @@ mod tests {
             manifest,
             notes: String::new(),
             created: Vec::new(),
+            owned: Default::default(),
             damaged: None,
         }
     }

@@ -123,6 +123,10 @@ pub(super) async fn judge(
     obj: &Value,
     delete_containers: bool,
 ) -> Result<Verdict, ActionError> {
+    // Data is kept whatever the live object says: no need to read it.
+    if is_data_kind(obj["kind"].as_str().unwrap_or("")) {
+        return Ok(Verdict::Keep(obj.clone()));
+    }
     let live = match ctx.cluster.get_object(obj).await {
         Ok(Some(l)) => l,
         Ok(None) | Err(ClusterError::UnknownKind { .. }) => return Ok(Verdict::Gone),

@@ -132,9 +132,9 @@ pub(super) async fn apply_later(
     first: &[Value],
     later: &[Value],
     opts: &DeployOptions,
-) -> Result<Vec<Planned>, ActionError> {
+) -> Result<(Vec<Planned>, Vec<Value>), ActionError> {
     if later.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     established(ctx, first, opts.timeout).await?;
     let plan = ctx.cluster.plan(later, opts.force_conflicts).await?;
@@ -146,10 +146,10 @@ pub(super) async fn apply_later(
         .execute_checked(&plan, opts.force_conflicts, &proceed)
         .await
     {
-        Ok(_) => Ok(plan),
+        Ok(stored) => Ok((plan, stored)),
         Err(ClusterError::Stopped) => {
             guard.check()?;
-            Ok(plan)
+            Ok((plan, Vec::new()))
         }
         Err(e) => Err(e.into()),
     }

@@ -1,6 +1,8 @@
 //! Uninstall: delete what the release made, keep data, list the claims.
 
 use std::collections::HashSet;
+
+use futures::StreamExt;
 use std::time::Duration;
 
 use super::ownership::{delete_live, judge, Verdict};
@@ -104,30 +106,53 @@ pub async fn uninstall(
             ..Default::default()
         };
         let mut seen = HashSet::new();
-        let mut deleted = Vec::new();
+        let mut unique = Vec::new();
         for obj in objects.iter() {
             let prepared = match ctx.cluster.prepare(obj).await {
                 Ok((_, p)) => p,
                 Err(ClusterError::UnknownKind { .. }) => continue,
                 Err(e) => return Err(e.into()),
             };
-            if !seen.insert(ObjectRef::of(&prepared)) {
-                continue;
+            if seen.insert(ObjectRef::of(&prepared)) {
+                unique.push(prepared);
             }
-            match judge(ctx, name, &prepared, opts.delete_namespaces_and_crds).await? {
-                Verdict::Gone => {}
-                Verdict::Keep(live) => out.kept.push(describe(&live)),
-                Verdict::NotOurs(live) => out.skipped.push(describe(&live)),
-                Verdict::Delete(live) => {
-                    guard.check()?;
-                    if delete_live(ctx, &live, opts.cascade).await? {
-                        let id = describe(&live);
-                        (ctx.progress)(&format!("deleted {id}"));
-                        out.deleted.push(id);
-                        deleted.push(live);
+        }
+        // Judged and deleted in parallel (bounded), results in order.
+        let verdicts: Vec<Result<(Verdict, bool), ActionError>> =
+            futures::stream::iter(unique.iter().map(|prepared| async move {
+                let v = judge(ctx, name, prepared, opts.delete_namespaces_and_crds).await?;
+                let gone = match &v {
+                    Verdict::Delete(live) => {
+                        guard.check()?;
+                        delete_live(ctx, live, opts.cascade).await?
                     }
+                    _ => false,
+                };
+                Ok((v, gone))
+            }))
+            .buffered(ctx.cluster.concurrency())
+            .collect()
+            .await;
+        let mut deleted = Vec::new();
+        let mut first_error = None;
+        for r in verdicts {
+            match r {
+                Ok((Verdict::Keep(live), _)) => out.kept.push(describe(&live)),
+                Ok((Verdict::NotOurs(live), _)) => out.skipped.push(describe(&live)),
+                Ok((Verdict::Delete(live), true)) => {
+                    let id = describe(&live);
+                    (ctx.progress)(&format!("deleted {id}"));
+                    out.deleted.push(id);
+                    deleted.push(live);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
             }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         if opts.wait {
             ctx.cluster

@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 pub use crate::object::{describe, ObjectRef};
 pub use delete::{DeleteOptions, Propagation};
 pub use error::{Cause, ClusterError, FieldConflict};
-pub use plan::{ApplyReport, Change, Planned};
+pub use plan::{owned_digest, ApplyReport, Change, Planned};
 pub(crate) use wait::poll_until;
 
 /// Field manager name for server-side apply.
@@ -193,6 +193,11 @@ impl Cluster {
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
+    }
+
+    /// How many requests [`Cluster::apply_all`] and its kin keep in flight.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// The API server URL.

@@ -49,6 +49,22 @@ pub struct Planned {
     pub after: Value,
 }
 
+/// A digest of the fields windlass owns on a live object (its `Apply`
+/// entry in managedFields: apiVersion and fieldsV1, not the time), or
+/// `None` when it owns none.
+pub fn owned_digest(live: &Value) -> Option<String> {
+    let entry = live["metadata"]["managedFields"]
+        .as_array()?
+        .iter()
+        .find(|m| {
+            m["manager"] == FIELD_MANAGER
+                && m["operation"] == "Apply"
+                && m.get("subresource").is_none()
+        })?;
+    let canonical = serde_json::json!([entry["apiVersion"], entry["fieldsV1"]]);
+    Some(crate::package::sha256_hex(canonical.to_string().as_bytes()))
+}
+
 /// What an apply by windlass can change, for telling a no-op from an
 /// update: controllers write `status` (and bump resourceVersion, and own
 /// their own managedFields entries) at any time, including between the
@@ -104,7 +120,24 @@ impl Cluster {
     /// so the server validates it (422s, immutable fields, conflicts) before
     /// anything is written, and the result is compared with the live object.
     pub async fn plan(&self, objects: &[Value], force: bool) -> Result<Vec<Planned>, ClusterError> {
-        self.plan_with(objects, force, true).await
+        self.plan_with(objects, force, true, &HashMap::new()).await
+    }
+
+    /// [`Cluster::plan`] at one request per object that changes:
+    /// - an object that does not exist is not dry-run (it is a create; a
+    ///   new object the server refuses fails when applied);
+    /// - an object in `unchanged_if` is known to be exactly what windlass
+    ///   last applied, and is skipped without a dry run when the live
+    ///   object still carries the fields windlass owned then (the value is
+    ///   their [`owned_digest`]): any write by someone else to a field
+    ///   windlass owns moves that field to them, which changes the digest.
+    pub async fn plan_changes(
+        &self,
+        objects: &[Value],
+        force: bool,
+        unchanged_if: &HashMap<ObjectRef, String>,
+    ) -> Result<Vec<Planned>, ClusterError> {
+        self.plan_with(objects, force, false, unchanged_if).await
     }
 
     /// [`Cluster::plan`]; with `check_new` false, objects that do not exist
@@ -115,6 +148,7 @@ impl Cluster {
         objects: &[Value],
         force: bool,
         check_new: bool,
+        unchanged_if: &HashMap<ObjectRef, String>,
     ) -> Result<Vec<Planned>, ClusterError> {
         let mut prepared = Vec::with_capacity(objects.len());
         for o in objects {
@@ -128,7 +162,21 @@ impl Cluster {
         let results: Vec<Planned> =
             futures::stream::iter(prepared.into_iter().map(|(info, obj)| {
                 let before = live.get(&ObjectRef::of(&obj)).cloned();
+                let known = before.as_ref().is_some_and(|b| {
+                    b["metadata"]["deletionTimestamp"].is_null()
+                        && owned_digest(b)
+                            .is_some_and(|d| unchanged_if.get(&ObjectRef::of(&obj)) == Some(&d))
+                });
                 async move {
+                    if let (true, Some(b)) = (known, &before) {
+                        return Ok(Planned {
+                            after: b.clone(),
+                            object: obj,
+                            namespaced: info.namespaced,
+                            change: Change::Unchanged,
+                            before,
+                        });
+                    }
                     if before.is_none() && !check_new {
                         return Ok(Planned {
                             after: obj.clone(),
@@ -162,18 +210,19 @@ impl Cluster {
     /// Applies the created and updated objects of a plan, in order, objects
     /// of the same kind in parallel (bounded). Returns how many were written.
     pub async fn execute(&self, plan: &[Planned], force: bool) -> Result<usize, ClusterError> {
-        self.execute_checked(plan, force, &|| true).await
+        Ok(self.execute_checked(plan, force, &|| true).await?.len())
     }
 
     /// [`Cluster::execute`], asking `proceed` before each write: once it
     /// says no, no further request is sent, the requests in flight finish,
-    /// and the result is [`ClusterError::Stopped`].
+    /// and the result is [`ClusterError::Stopped`]. Returns the objects as
+    /// the server stored them.
     pub async fn execute_checked(
         &self,
         plan: &[Planned],
         force: bool,
         proceed: &(dyn Fn() -> bool + Sync),
-    ) -> Result<usize, ClusterError> {
+    ) -> Result<Vec<Value>, ClusterError> {
         let opts = ApplyOptions {
             force,
             dry_run: false,
@@ -182,6 +231,7 @@ impl Cluster {
             .iter()
             .filter(|p| p.change != Change::Unchanged)
             .collect();
+        let mut stored = Vec::with_capacity(todo.len());
         let mut i = 0;
         while i < todo.len() {
             let kind = &todo[i].object["kind"];
@@ -213,7 +263,13 @@ impl Cluster {
                 .buffer_unordered(self.concurrency)
                 .collect()
                 .await;
-            let errors: Vec<ClusterError> = results.into_iter().filter_map(Result::err).collect();
+            let mut errors = Vec::new();
+            for r in results {
+                match r {
+                    Ok(v) => stored.push(v),
+                    Err(e) => errors.push(e),
+                }
+            }
             if !errors.is_empty() {
                 return Err(errors
                     .into_iter()
@@ -223,7 +279,7 @@ impl Cluster {
 
             i = j;
         }
-        Ok(todo.len())
+        Ok(stored)
     }
 
     /// Applies objects in the order given, running objects of the same kind
@@ -235,7 +291,9 @@ impl Cluster {
         objects: &[Value],
         opts: ApplyOptions,
     ) -> Result<ApplyReport, ClusterError> {
-        let plan = self.plan_with(objects, opts.force, false).await?;
+        let plan = self
+            .plan_with(objects, opts.force, false, &HashMap::new())
+            .await?;
         if !opts.dry_run {
             self.execute(&plan, opts.force).await?;
         }

@@ -124,6 +124,15 @@ pub struct Release {
     /// manifest listed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub created: Vec<crate::cluster::ObjectRef>,
+    /// For a deployed revision: each object's [`ObjectRef::key`] and the
+    /// digest of the fields windlass owned on it once applied
+    /// ([`crate::cluster::owned_digest`]). The next operation skips the dry
+    /// run of an object it renders exactly as this revision did while the
+    /// live object still shows that ownership.
+    ///
+    /// [`ObjectRef::key`]: crate::cluster::ObjectRef::key
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub owned: std::collections::BTreeMap<String, String>,
     /// Set when the record could not be read (a chunk missing, bytes that
     /// do not decode): the fields then come from its labels only, and the
     /// manifest and values are empty. Never written back.
@@ -457,6 +466,7 @@ impl<'a> Store<'a> {
                     manifest: String::new(),
                     notes: String::new(),
                     created: Vec::new(),
+                    owned: Default::default(),
                     damaged: Some(damaged),
                 })
             }
@@ -569,6 +579,7 @@ mod tests {
             manifest: "---\nkind: ConfigMap\n".into(),
             notes: String::new(),
             created: Vec::new(),
+            owned: Default::default(),
             damaged: None,
         };
         let bytes = encode(&rel);
