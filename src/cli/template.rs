@@ -112,5 +112,8 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
         }
     }
     print_out(&out)?;
+    // The process ends here: freeing hundreds of parsed objects one by one
+    // would cost more than the rest of a large render's output.
+    std::mem::forget((rendered, chart, resolved));
     Ok(ExitCode::SUCCESS)
 }

@@ -23,21 +23,22 @@ thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
-/// One argument as a helper sees it.
-struct Arg {
-    value: Value,
+/// One argument as a helper sees it (borrowed: arguments are often the
+/// whole root context, and copying it for every call dominated rendering).
+struct Arg<'a> {
+    value: &'a Value,
     /// `Some(path)` when the argument named a value that does not exist.
     missing: Option<String>,
 }
 
 /// The arguments of one helper call.
-struct Call {
-    args: Vec<Arg>,
+struct Call<'a> {
+    args: Vec<Arg<'a>>,
 }
 
 type HResult = Result<Value, String>;
 
-impl Call {
+impl Call<'_> {
     fn len(&self) -> usize {
         self.args.len()
     }
@@ -49,7 +50,7 @@ impl Call {
             Some(Arg {
                 missing: Some(p), ..
             }) => Err(format!("missing value `{p}` (argument {})", i + 1)),
-            Some(a) => Ok(&a.value),
+            Some(a) => Ok(a.value),
         }
     }
 
@@ -58,7 +59,7 @@ impl Call {
         self.args
             .get(i)
             .filter(|a| a.missing.is_none())
-            .map(|a| &a.value)
+            .map(|a| a.value)
     }
 
     fn text(&self, i: usize) -> Result<String, String> {
@@ -542,7 +543,7 @@ const PURE: &[(&str, PureFn)] = &[
 /// on its own in a parameter (`@root` parses as a missing local), yet
 /// `(include "x" @root)` is exactly what templates need inside `each`
 /// blocks, so a bare `@root` is resolved to the root context here.
-fn call_of(h: &Helper<'_>, ctx: &Context) -> Call {
+fn call_of<'a>(h: &'a Helper<'_>, ctx: &'a Context) -> Call<'a> {
     Call {
         args: h
             .params()
@@ -551,12 +552,12 @@ fn call_of(h: &Helper<'_>, ctx: &Context) -> Call {
                 let path = p.relative_path().map(String::as_str);
                 if p.is_value_missing() && path == Some("@root") {
                     return Arg {
-                        value: ctx.data().clone(),
+                        value: ctx.data(),
                         missing: None,
                     };
                 }
                 Arg {
-                    value: p.value().clone(),
+                    value: p.value(),
                     missing: p
                         .is_value_missing()
                         .then(|| path.unwrap_or("?").to_string()),
@@ -606,10 +607,14 @@ fn nested<T>(name: &str, f: impl FnOnce() -> Result<T, RenderError>) -> Result<T
     out
 }
 
-fn context_arg(call: &Call, i: usize, ctx: &Context) -> Result<Context, RenderError> {
+/// The context a partial or `tpl` renders with: the caller's own when the
+/// argument is the root (`this` at the top, `@root`), without copying it.
+fn context_arg<'c>(call: &Call<'_>, i: usize, ctx: &'c Context) -> std::borrow::Cow<'c, Context> {
     match call.args.get(i) {
-        None => Ok(ctx.clone()),
-        Some(a) => Context::wraps(&a.value),
+        Some(a) if !std::ptr::eq(a.value, ctx.data()) => {
+            std::borrow::Cow::Owned(Context::from(a.value.clone()))
+        }
+        _ => std::borrow::Cow::Borrowed(ctx),
     }
 }
 
@@ -633,7 +638,7 @@ impl HelperDef for Include {
                 format!("no partial named `{name}` (partials are templates/_NAME.yaml files)"),
             ));
         }
-        let c = context_arg(&call, 1, ctx)?;
+        let c = context_arg(&call, 1, ctx);
         // A partial is a whole file, which ends with a newline that nobody
         // wants in `(include "x" this)`.
         nested("include", || r.render_with_context(&name, &c))
@@ -654,7 +659,7 @@ impl HelperDef for Tpl {
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let call = call_of(h, ctx);
         let source = call.text(0).map_err(|m| helper_error("tpl", m))?;
-        let c = context_arg(&call, 1, ctx)?;
+        let c = context_arg(&call, 1, ctx);
         nested("tpl", || r.render_template_with_context(&source, &c))
             .map(|s| ScopedJson::Derived(Value::String(s)))
     }

@@ -143,63 +143,110 @@ pub fn split(source: &str, rendered: &str) -> Result<Vec<Manifest>, ManifestErro
             d.push('\n');
         }
     }
-    let mut out = Vec::new();
-    for (i, doc) in docs.iter().enumerate() {
-        if is_blank_doc(doc) {
-            continue;
+    // Documents parse independently: a large render (hundreds of
+    // PersistentVolumes) is parsed on every core.
+    let parse = |(i, doc): (usize, &String)| parse_document(source, i + 1, doc);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(docs.len() / PARALLEL_DOCS_PER_THREAD);
+    let parsed: Vec<Result<Option<Manifest>, ManifestError>> = if threads > 1 {
+        let per = docs.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = docs
+                .chunks(per)
+                .enumerate()
+                .map(|(c, chunk)| {
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .enumerate()
+                            .map(|(k, d)| parse((c * per + k, d)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| match h.join() {
+                    Ok(v) => v,
+                    // A panic in a parser thread is a bug; surface it.
+                    Err(p) => std::panic::resume_unwind(p),
+                })
+                .collect()
+        })
+    } else {
+        docs.iter().enumerate().map(parse).collect()
+    };
+    let mut out = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        if let Some(m) = p? {
+            out.push(m);
         }
-        let document = i + 1;
-        let err = |line: Option<usize>, message: String| ManifestError {
-            template: source.to_string(),
-            document,
-            line,
-            message,
-        };
-        let object = crate::yaml::parse(doc).map_err(|e| err(e.line, e.message))?;
-        let Value::Object(map) = &object else {
-            return Err(err(
-                None,
-                "a manifest must be a map (an object with apiVersion, kind and metadata)".into(),
-            ));
-        };
-        let field = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_string);
-        let api_version = field("apiVersion")
-            .ok_or_else(|| err(None, "apiVersion is missing or not a string".into()))?;
-        let kind =
-            field("kind").ok_or_else(|| err(None, "kind is missing or not a string".into()))?;
-        let meta = map.get("metadata").and_then(Value::as_object);
-        let name = meta
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                err(
-                    None,
-                    format!("{kind}: metadata.name is missing or not a string"),
-                )
-            })?
-            .to_string();
-        if !is_dns1123_subdomain(&name) {
-            return Err(err(
-                None,
-                format!("{kind} name `{name}` is not a valid DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)"),
-            ));
-        }
-        let namespace = meta
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let text = crate::yaml::to_string(&object);
-        out.push(Manifest {
-            source: source.to_string(),
-            text,
-            object,
-            api_version,
-            kind,
-            name,
-            namespace,
-        });
     }
     Ok(out)
+}
+
+/// Below this many documents per thread, parsing stays on one thread.
+const PARALLEL_DOCS_PER_THREAD: usize = 64;
+
+/// Parses one document of a template's output (`None` when blank).
+fn parse_document(
+    source: &str,
+    document: usize,
+    doc: &str,
+) -> Result<Option<Manifest>, ManifestError> {
+    if is_blank_doc(doc) {
+        return Ok(None);
+    }
+    let err = |line: Option<usize>, message: String| ManifestError {
+        template: source.to_string(),
+        document,
+        line,
+        message,
+    };
+    let object = crate::yaml::parse(doc).map_err(|e| err(e.line, e.message))?;
+    let Value::Object(map) = &object else {
+        return Err(err(
+            None,
+            "a manifest must be a map (an object with apiVersion, kind and metadata)".into(),
+        ));
+    };
+    let field = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_string);
+    let api_version = field("apiVersion")
+        .ok_or_else(|| err(None, "apiVersion is missing or not a string".into()))?;
+    let kind = field("kind").ok_or_else(|| err(None, "kind is missing or not a string".into()))?;
+    let meta = map.get("metadata").and_then(Value::as_object);
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            err(
+                None,
+                format!("{kind}: metadata.name is missing or not a string"),
+            )
+        })?
+        .to_string();
+    if !is_dns1123_subdomain(&name) {
+        return Err(err(
+            None,
+            format!("{kind} name `{name}` is not a valid DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)"),
+        ));
+    }
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let text = crate::yaml::to_string(&object);
+    Ok(Some(Manifest {
+        source: source.to_string(),
+        text,
+        object,
+        api_version,
+        kind,
+        name,
+        namespace,
+    }))
 }
 
 /// Position of a kind in the install order.
