@@ -39,6 +39,9 @@ pub(super) struct Deploy {
     /// CRDs from the chart's `crds/` directory not installed yet (dry
     /// runs of an install): objects of their kinds are shown as creates.
     pub crds: Vec<Value>,
+    /// The manifest's objects when they are at hand (just rendered), so
+    /// the manifest text is not parsed again.
+    pub objects: Option<Vec<Value>>,
 }
 
 impl Deploy {
@@ -63,6 +66,7 @@ impl Deploy {
             maybe_live: Vec::new(),
             last_good: history.last_good().cloned(),
             crds: Vec::new(),
+            objects: None,
         }
     }
 }
@@ -120,6 +124,14 @@ pub(super) fn from_render(
     (rendered, computed): (render::Rendered, Value),
 ) -> Deploy {
     d.manifest = rendered.to_stream();
+    d.objects = Some(
+        rendered
+            .manifests
+            .iter()
+            .map(|m| m.object.clone())
+            .filter(|o| !ownership::is_hook(o))
+            .collect(),
+    );
     d.notes = rendered.notes.unwrap_or_default();
     d.config = user.values.clone();
     d.computed = computed;
@@ -298,6 +310,7 @@ fn unchanged_if(
     objects: &[Value],
     name: &str,
     namespace: &str,
+    maybe_live: &[Value],
 ) -> Result<HashMap<ObjectRef, String>, ActionError> {
     let mut out = HashMap::new();
     let Some(last) = history
@@ -306,7 +319,18 @@ fn unchanged_if(
     else {
         return Ok(out);
     };
-    let previous: HashMap<ObjectRef, Value> = objects_of(&last.manifest)?
+    // With the deployed revision the latest record, the objects that may
+    // be live are exactly its objects, already parsed.
+    let parsed;
+    let previous_objects = if history.last_good().map(|r| r.revision) == Some(last.revision)
+        && !maybe_live.is_empty()
+    {
+        maybe_live
+    } else {
+        parsed = objects_of(&last.manifest)?;
+        &parsed[..]
+    };
+    let previous: HashMap<ObjectRef, Value> = previous_objects
         .iter()
         .map(|o| {
             let o = with_ownership(o, name, namespace);
@@ -335,6 +359,14 @@ fn unchanged_if(
     Ok(out)
 }
 
+/// The deploy's objects: as rendered when at hand, else from its manifest.
+fn manifest_objects(d: &mut Deploy) -> Result<Vec<Value>, ActionError> {
+    match d.objects.take() {
+        Some(o) => Ok(o),
+        None => Ok(objects_of(&d.manifest)?),
+    }
+}
+
 /// The ownership digest of every object of a finished deploy: from what
 /// the server stored for those written, from the live object for the rest.
 fn owned_map(plan: &[Planned], stored: &[Value]) -> BTreeMap<String, String> {
@@ -357,12 +389,12 @@ fn owned_map(plan: &[Planned], stored: &[Value]) -> BTreeMap<String, String> {
 pub(super) async fn dry_deploy(
     ctx: &Context,
     name: &str,
-    d: Deploy,
+    mut d: Deploy,
     opts: &DeployOptions,
 ) -> Result<Outcome, ActionError> {
     let mut lines = Vec::new();
     if opts.dry_run == DryRun::Server {
-        let objects: Vec<Value> = objects_of(&d.manifest)?
+        let objects: Vec<Value> = manifest_objects(&mut d)?
             .iter()
             .map(|o| with_ownership(o, name, &ctx.namespace))
             .collect();
@@ -409,12 +441,12 @@ pub(super) async fn deploy(
     ctx: &Context,
     guard: &Guard<'_>,
     name: &str,
-    d: Deploy,
+    mut d: Deploy,
     opts: &DeployOptions,
     history: &History,
 ) -> Result<Outcome, ActionError> {
     let store = ctx.store();
-    let objects: Vec<Value> = objects_of(&d.manifest)?
+    let objects: Vec<Value> = manifest_objects(&mut d)?
         .iter()
         .map(|o| with_ownership(o, name, &ctx.namespace))
         .collect();
@@ -423,7 +455,7 @@ pub(super) async fn deploy(
     // validates every object before anything is written, so a change it
     // refuses leaves the cluster and history as they were.
     let phases = phases::split(ctx, objects, &[]).await?;
-    let known = unchanged_if(history, &phases.now, name, &ctx.namespace)?;
+    let known = unchanged_if(history, &phases.now, name, &ctx.namespace, &d.maybe_live)?;
     let plan = plan_past_deletions(ctx, &phases.now, opts, &known).await?;
     check_ownership(&plan, name, &ctx.namespace, opts.take_ownership)?;
     let mut verdicts = prune_verdicts(
@@ -695,17 +727,17 @@ async fn prune_history(ctx: &Context, name: &str, max: usize) -> Result<(), Acti
         return Ok(());
     }
     let store = ctx.store();
-    let history = store.history(name).await?;
-    if history.len() <= max {
+    let revisions = store.statuses(name).await?;
+    if revisions.len() <= max {
         return Ok(());
     }
-    let excess = history.len() - max;
-    for r in history
+    let excess = revisions.len() - max;
+    for (revision, _) in revisions
         .iter()
-        .filter(|r| r.status != Status::Deployed)
+        .filter(|(_, s)| *s != Status::Deployed)
         .take(excess)
     {
-        store.delete(name, r.revision).await?;
+        store.delete(name, *revision).await?;
     }
     Ok(())
 }

@@ -493,6 +493,30 @@ impl<'a> Store<'a> {
         Ok(out)
     }
 
+    /// Every revision of a release and its status, from the records'
+    /// labels alone (nothing decompressed), oldest first.
+    pub async fn statuses(&self, release: &str) -> Result<Vec<(u64, Status)>, ReleaseError> {
+        let selector = format!(
+            "owner={},name={release},!windlass.io/chunk",
+            crate::TOOL_NAME
+        );
+        let mut out: Vec<(u64, Status)> = self
+            .cluster
+            .list("v1", "Secret", Some(&self.namespace), &selector)
+            .await?
+            .iter()
+            .filter(|s| s["type"] == SECRET_TYPE)
+            .filter_map(|s| {
+                let labels = &s["metadata"]["labels"];
+                let rev = labels["version"].as_str()?.parse().ok()?;
+                let status = serde_json::from_value(labels["status"].clone()).ok()?;
+                Some((rev, status))
+            })
+            .collect();
+        out.sort_by_key(|(r, _)| *r);
+        Ok(out)
+    }
+
     /// The latest revision of every release in the namespace (or all
     /// namespaces). Only the latest record of each is decoded.
     pub async fn list(&self, all_namespaces: bool) -> Result<Vec<Release>, ReleaseError> {
