@@ -1126,3 +1126,37 @@ fn operational_defaults_a_hadoop_operator_expects() {
         lint.findings
     );
 }
+
+#[test]
+fn a_heap_as_large_as_the_memory_limit_is_refused() {
+    let e = try_render_hdfs(
+        "hdfs",
+        "hdfs",
+        &[],
+        &[
+            "namenode.heapSize=2g",
+            "namenode.resources.limits.memory=2Gi",
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains(
+            "namenode.heapSize (2g) must be smaller than namenode.resources.limits.memory (2Gi)"
+        ),
+        "{e}"
+    );
+    let e = try_render_hdfs("hdfs", "hdfs", &[], &["datanode.heapSize=1600m"]).unwrap_err();
+    assert!(
+        e.contains("datanode.heapSize (1600m) must be smaller"),
+        "{e}"
+    );
+    // Below the limit, or no limit at all: fine.
+    try_render_hdfs("hdfs", "hdfs", &[], &["datanode.heapSize=1200m"]).unwrap();
+    try_render_hdfs(
+        "hdfs",
+        "hdfs",
+        &[],
+        &["datanode.heapSize=8g", "datanode.resources.limits=null"],
+    )
+    .unwrap();
+}

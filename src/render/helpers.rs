@@ -97,6 +97,39 @@ pub fn truthy(v: &Value) -> bool {
     }
 }
 
+/// Bytes in a Kubernetes memory quantity (`1536Mi`, `2G`, `1e9`, `512`) or
+/// a Java size (`512m`, `1g`, `64k`: powers of 1024, as `-Xmx` reads them).
+/// Lower-case `m` is Java's mebibytes: a milli-byte memory size means
+/// nothing.
+fn to_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a memory size (e.g. 1536Mi, 2G, 512m)"))?;
+    let k: f64 = match unit {
+        "" => 1.0,
+        "Ki" | "k" | "K" => 1024.0,
+        "Mi" | "m" => 1024.0 * 1024.0,
+        "Gi" | "g" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" | "t" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (use Ki, Mi, Gi, Ti, M, G, T, or k, m, g, t)"
+            ))
+        }
+    };
+    Ok((n * k).round() as u64)
+}
+
 fn to_int(v: &Value) -> Result<i64, String> {
     match v {
         Value::Number(n) => n
@@ -337,6 +370,13 @@ const PURE: &[(&str, PureFn)] = &[
             Some(Value::String(s)) if s.is_empty() => Err(msg),
             Some(v) => Ok(v.clone()),
         }
+    }),
+    // `{{fail "message"}}`: stops rendering with the message (Helm's fail).
+    ("fail", |c| Err(c.text(0)?)),
+    // `bytes "1536Mi"`, `bytes "1g"`: a memory size in bytes, from a
+    // Kubernetes quantity or a Java size, for comparing a heap with a limit.
+    ("bytes", |c| {
+        to_bytes(&text(c.arg(0)?)).map(|n| Value::Number(Number::from(n)))
     }),
     // `{{warn "message"}}`: renders nothing; lint reports the message as
     // a warning, template/install/upgrade print it.

@@ -229,3 +229,17 @@ fn include_and_tpl() {
         .to_string();
     assert!(e.contains("nope"), "{e}");
 }
+
+#[test]
+fn memory_sizes_and_fail() {
+    assert_eq!(ok("{{bytes \"1536Mi\"}}"), "1610612736");
+    assert_eq!(ok("{{bytes \"1g\"}}"), "1073741824");
+    assert_eq!(ok("{{bytes \"512m\"}}"), "536870912");
+    assert_eq!(ok("{{bytes \"2G\"}}"), "2000000000");
+    assert_eq!(ok("{{bytes \"64k\"}}"), "65536");
+    assert_eq!(ok("{{bytes \"100\"}}"), "100");
+    assert_eq!(ok("{{gt (bytes \"2g\") (bytes \"1536Mi\")}}"), "true");
+    assert!(err("{{bytes \"1x\"}}").contains("unknown unit `x`"));
+    assert!(err("{{bytes \"lots\"}}").contains("is not a memory size"));
+    assert!(err("{{fail \"no way\"}}").contains("no way"));
+}
