@@ -225,11 +225,21 @@ fn deletes_since(server: &TestApiServer, from: usize) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stolen_lock_stops_the_operation_before_its_next_write() {
-    let server = TestApiServer::start().await;
-    let mut c = ctx(&server, "apps", 0).await;
-    c.lock_duration = Duration::from_millis(900);
+/// Release `r` of the small chart installed, and an upgrade of it (data
+/// two, extra removed) held by the server at its write of r-main: the
+/// operation holds its lock and has written its pending record.
+struct HeldUpgrade {
+    c: Arc<action::Context>,
+    held: support::apiserver::Hold,
+    up: tokio::task::JoinHandle<Result<action::Outcome, ActionError>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn held_upgrade(server: &TestApiServer, lock: Option<Duration>, atomic: bool) -> HeldUpgrade {
+    let mut c = ctx(server, "apps", 0).await;
+    if let Some(d) = lock {
+        c.lock_duration = d;
+    }
     let c = Arc::new(c);
     let dir = tempfile::tempdir().unwrap();
     let chart = small_chart(dir.path());
@@ -240,9 +250,34 @@ async fn a_stolen_lock_stops_the_operation_before_its_next_write() {
         method: Some("PATCH".into()),
         path_contains: "configmaps/r-main?".into(),
     });
-    let (c1, ch1) = (c.clone(), chart.clone());
-    let up = tokio::spawn(async move { upgrade(&c1, &ch1, &["data=two", "extra=false"]).await });
+    let c1 = c.clone();
+    let up = tokio::spawn(async move {
+        let mut o = opts("r");
+        o.atomic = atomic;
+        action::upgrade(
+            &c1,
+            &chart,
+            &values(&[], &["data=two", "extra=false"]),
+            &o,
+            ValuesMode::Reset,
+            false,
+        )
+        .await
+    });
     held.arrived().await;
+    HeldUpgrade {
+        c,
+        held,
+        up,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_lock_stops_the_operation_before_its_next_write() {
+    let server = TestApiServer::start().await;
+    let HeldUpgrade { c, held, up, .. } =
+        held_upgrade(&server, Some(Duration::from_millis(900)), false).await;
     // Another holder takes the Lease over.
     let mut lease = lease_key(&server).unwrap();
     lease["spec"]["holderIdentity"] = json!("someone-else");
@@ -274,21 +309,8 @@ async fn a_stolen_lock_stops_the_operation_before_its_next_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewals_failing_for_longer_than_the_lease_lose_the_lock() {
     let server = TestApiServer::start().await;
-    let mut c = ctx(&server, "apps", 0).await;
-    c.lock_duration = Duration::from_millis(900);
-    let c = Arc::new(c);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = small_chart(dir.path());
-    action::install(&c, &chart, &values(&[], &[]), &opts("r"))
-        .await
-        .unwrap();
-    let held = server.hold(Matcher::Write {
-        method: Some("PATCH".into()),
-        path_contains: "configmaps/r-main?".into(),
-    });
-    let (c1, ch1) = (c.clone(), chart.clone());
-    let up = tokio::spawn(async move { upgrade(&c1, &ch1, &["data=two", "extra=false"]).await });
-    held.arrived().await;
+    let HeldUpgrade { held, up, .. } =
+        held_upgrade(&server, Some(Duration::from_millis(900)), false).await;
     // Every renewal now fails (held by the server for longer than a
     // renewal may take, then answered 503).
     server.inject(Fault {
@@ -311,31 +333,7 @@ async fn renewals_failing_for_longer_than_the_lease_lose_the_lock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_stops_records_the_failure_undoes_and_unlocks() {
     let server = TestApiServer::start().await;
-    let c = Arc::new(ctx(&server, "apps", 0).await);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = small_chart(dir.path());
-    action::install(&c, &chart, &values(&[], &[]), &opts("r"))
-        .await
-        .unwrap();
-    let held = server.hold(Matcher::Write {
-        method: Some("PATCH".into()),
-        path_contains: "configmaps/r-main?".into(),
-    });
-    let (c1, ch1) = (c.clone(), chart.clone());
-    let up = tokio::spawn(async move {
-        let mut o = opts("r");
-        o.atomic = true;
-        action::upgrade(
-            &c1,
-            &ch1,
-            &values(&[], &["data=two", "extra=false"]),
-            &o,
-            ValuesMode::Reset,
-            false,
-        )
-        .await
-    });
-    held.arrived().await;
+    let HeldUpgrade { c, held, up, .. } = held_upgrade(&server, None, true).await;
     c.interrupt.raise();
     let from = server.requests().len();
     held.release();

@@ -8,13 +8,41 @@ use crate::chart::Chart;
 use crate::release::{self, Status};
 use crate::values::UserValues;
 
-fn install_deploy(
+/// An install of a release that is deployed is an upgrade's job.
+fn refuse_deployed(
+    ctx: &Context,
+    history: &History,
+    opts: &DeployOptions,
+) -> Result<(), ActionError> {
+    match history.deployed() {
+        Some(d) => Err(ActionError::AlreadyDeployed {
+            release: opts.release.clone(),
+            namespace: ctx.namespace.clone(),
+            revision: d.revision,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The deploy of an install as the next revision of `history`, refused
+/// while a revision is deployed.
+async fn install_deploy(
+    ctx: &Context,
     history: &History,
     chart: &Chart,
     user: &UserValues,
     opts: &DeployOptions,
-    rendered: (crate::render::Rendered, serde_json::Value),
 ) -> Result<Deploy, ActionError> {
+    refuse_deployed(ctx, history, opts)?;
+    let rendered = render_for(
+        ctx,
+        chart,
+        user,
+        &opts.release,
+        history.next_revision(),
+        true,
+    )
+    .await?;
     let mut d = Deploy::next(
         history,
         Status::PendingInstall,
@@ -37,27 +65,9 @@ pub async fn install(
     opts: &DeployOptions,
 ) -> Result<Outcome, ActionError> {
     release::validate_name(&opts.release)?;
-    let refuse_deployed = |history: &History| match history.deployed() {
-        Some(d) => Err(ActionError::AlreadyDeployed {
-            release: opts.release.clone(),
-            namespace: ctx.namespace.clone(),
-            revision: d.revision,
-        }),
-        None => Ok(()),
-    };
     if opts.dry_run != DryRun::None {
         let history = ctx.history(&opts.release).await?;
-        refuse_deployed(&history)?;
-        let rendered = render_for(
-            ctx,
-            chart,
-            user,
-            &opts.release,
-            history.next_revision(),
-            true,
-        )
-        .await?;
-        let mut d = install_deploy(&history, chart, user, opts, rendered)?;
+        let mut d = install_deploy(ctx, &history, chart, user, opts).await?;
         if !opts.skip_crds {
             d.crds = super::phases::crds_dir(chart)?;
         }
@@ -65,21 +75,13 @@ pub async fn install(
     }
     apply::ensure_namespace(ctx, opts.create_namespace).await?;
     locked(ctx, &opts.release, async |history: History, guard| {
-        refuse_deployed(&history)?;
+        // Before the crds/ directory is installed, not only before the rest.
+        refuse_deployed(ctx, &history, opts)?;
         if !opts.skip_crds {
             guard.check()?;
             super::phases::install_crds_dir(ctx, chart, opts.timeout).await?;
         }
-        let rendered = render_for(
-            ctx,
-            chart,
-            user,
-            &opts.release,
-            history.next_revision(),
-            true,
-        )
-        .await?;
-        let d = install_deploy(&history, chart, user, opts, rendered)?;
+        let d = install_deploy(ctx, &history, chart, user, opts).await?;
         deploy(ctx, guard, &opts.release, d, opts, &history).await
     })
     .await
