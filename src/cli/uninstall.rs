@@ -69,10 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if !out.kept.is_empty() {
         text.push_str("Kept (resource-policy keep, data, or a Namespace/CRD without --delete-namespaces-and-crds):\n");
-
-        for k in &out.kept {
-            text.push_str(&format!("  {k}\n"));
-        }
+        text.push_str(&kept_lines(&out.kept));
     }
     if !out.claims.is_empty() {
         text.push_str(&format!(
@@ -83,4 +80,56 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     super::print_out(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Most shown of a long list of kept objects: a release with hundreds of
+/// PersistentVolumes would otherwise print hundreds of lines.
+const KEPT_SHOWN: usize = 10;
+
+/// The kept objects, one per line, at most [`KEPT_SHOWN`] of them, then a
+/// count per kind of the rest.
+fn kept_lines(kept: &[String]) -> String {
+    let mut text = String::new();
+    for k in kept.iter().take(KEPT_SHOWN) {
+        text.push_str(&format!("  {k}\n"));
+    }
+    let mut rest: std::collections::BTreeMap<&str, usize> = Default::default();
+    for k in kept.iter().skip(KEPT_SHOWN) {
+        *rest
+            .entry(k.split(' ').next().unwrap_or("object"))
+            .or_default() += 1;
+    }
+    if !rest.is_empty() {
+        let counts: Vec<String> = rest.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+        text.push_str(&format!(
+            "  ... and {} more ({})\n",
+            kept.len() - KEPT_SHOWN,
+            counts.join(", ")
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_kept_list_is_shortened_with_counts_per_kind() {
+        let short: Vec<String> = (0..3).map(|i| format!("PersistentVolume pv-{i}")).collect();
+        assert_eq!(
+            kept_lines(&short),
+            "  PersistentVolume pv-0\n  PersistentVolume pv-1\n  PersistentVolume pv-2\n"
+        );
+        let mut long: Vec<String> = (0..801)
+            .map(|i| format!("PersistentVolume pv-{i}"))
+            .collect();
+        long.push("ConfigMap hdfs/kept".into());
+        let text = kept_lines(&long);
+        assert_eq!(text.lines().count(), KEPT_SHOWN + 1);
+        assert!(
+            text.ends_with("  ... and 792 more (1 ConfigMap, 791 PersistentVolume)\n"),
+            "{text}"
+        );
+    }
 }
