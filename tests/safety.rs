@@ -136,6 +136,9 @@ async fn a_delete_carries_the_uid_read_so_a_recreated_object_survives() {
         .into_iter()
         .filter(|r| r.method == "DELETE" && r.path.contains("configmaps/r-extra"))
         .collect();
+    // A real kube-apiserver answers a uid mismatch with 409 Conflict
+    // (etcd3 store checkPreconditions: "Precondition failed: UID in
+    // precondition: ..."); the test server gives the same answer.
     assert_eq!(deletes.len(), 2, "the held one and the test's own");
     assert!(
         deletes.iter().any(|d| d.status == 409),

@@ -149,7 +149,11 @@ pub(super) async fn judge(
 /// Deletes a live object judged deletable, only if it is still the very
 /// object read (uid precondition: never resourceVersion, which
 /// controllers bump all the time). Returns false when it was gone or
-/// replaced meanwhile.
+/// replaced meanwhile: kube-apiserver's etcd3 store refuses a delete whose
+/// uid precondition does not match (`checkPreconditions`: "Precondition
+/// failed: UID in precondition: A, UID in object meta: B", an invalid-object
+/// storage error the registry answers as 409 Conflict, "Operation cannot be
+/// fulfilled on ..."), which the test server reproduces.
 pub(super) async fn delete_live(
     ctx: &Context,
     live: &Value,
