@@ -11,6 +11,7 @@ pub mod action;
 pub mod chart;
 pub mod cluster;
 pub mod diff;
+pub mod hook;
 pub mod lint;
 pub mod object;
 pub mod openapi;

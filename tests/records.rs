@@ -64,6 +64,7 @@ fn record(status: Status, manifest: String) -> Release {
         notes: String::new(),
         created: Vec::new(),
         owned: Default::default(),
+        hooks: Vec::new(),
         damaged: None,
     }
 }

@@ -7,14 +7,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
+use super::hooks::{self, Runner};
 use super::ownership::{self, check_ownership, judge, objects_of, with_ownership, Verdict};
 use super::phases;
 use super::session::Guard;
+use super::undo::{atomic_undo, prune_history};
 use super::{ActionError, AtomicOutcome, Context, DeployOptions, DryRun, History, Line, Outcome};
 use crate::chart::Chart;
 use crate::cluster::{
     describe, owned_digest, Change, ClusterError, ObjectRef, Planned, Propagation,
 };
+use crate::hook::Event;
 use crate::release::{self, ChartRef, Release, Status};
 use crate::render::{self, RenderOptions};
 use crate::values::{self, UserValues};
@@ -42,6 +45,8 @@ pub(super) struct Deploy {
     /// The manifest's objects when they are at hand (just rendered), so
     /// the manifest text is not parsed again.
     pub objects: Option<Vec<Value>>,
+    /// The manifest's hook objects (filled with `objects`).
+    pub hooks: Vec<Value>,
 }
 
 impl Deploy {
@@ -67,6 +72,7 @@ impl Deploy {
             last_good: history.last_good().cloned(),
             crds: Vec::new(),
             objects: None,
+            hooks: Vec::new(),
         }
     }
 }
@@ -124,14 +130,13 @@ pub(super) fn from_render(
     (rendered, computed): (render::Rendered, Value),
 ) -> Deploy {
     d.manifest = rendered.to_stream();
-    d.objects = Some(
-        rendered
-            .manifests
-            .iter()
-            .map(|m| m.object.clone())
-            .filter(|o| !ownership::is_hook(o))
-            .collect(),
-    );
+    let (hooks, objects) = rendered
+        .manifests
+        .iter()
+        .map(|m| m.object.clone())
+        .partition(ownership::is_hook);
+    d.objects = Some(objects);
+    d.hooks = hooks;
     d.notes = rendered.notes.unwrap_or_default();
     d.config = user.values.clone();
     d.computed = computed;
@@ -177,6 +182,7 @@ fn record(name: &str, ns: &str, d: &Deploy, status: Status, description: String)
         notes: d.notes.clone(),
         created: Vec::new(),
         owned: Default::default(),
+        hooks: Vec::new(),
         damaged: None,
     }
 }
@@ -359,11 +365,25 @@ fn unchanged_if(
     Ok(out)
 }
 
-/// The deploy's objects: as rendered when at hand, else from its manifest.
+/// The deploy's objects: as rendered when at hand, else from its manifest
+/// (whose hooks then go to `d.hooks`).
 fn manifest_objects(d: &mut Deploy) -> Result<Vec<Value>, ActionError> {
     match d.objects.take() {
         Some(o) => Ok(o),
-        None => Ok(objects_of(&d.manifest)?),
+        None => {
+            let (hooks, objects) = ownership::split_hooks(&d.manifest)?;
+            d.hooks = hooks;
+            Ok(objects)
+        }
+    }
+}
+
+/// The hook events of a deploy: before and after its writes.
+fn hook_events(kind: Status) -> [Event; 2] {
+    match kind {
+        Status::PendingInstall => [Event::PreInstall, Event::PostInstall],
+        Status::PendingRollback => [Event::PreRollback, Event::PostRollback],
+        _ => [Event::PreUpgrade, Event::PostUpgrade],
     }
 }
 
@@ -420,11 +440,19 @@ pub(super) async fn dry_deploy(
         )
         .await?;
         lines.extend(verdict_lines(&verdicts));
+    } else {
+        manifest_objects(&mut d)?;
     }
+    let hooks = if opts.no_hooks {
+        Vec::new()
+    } else {
+        hooks::plan_lines(ctx, &d.hooks, &hook_events(d.kind)).await?
+    };
     Ok(Outcome {
         release: record(name, &ctx.namespace, &d, d.kind, "Dry run complete".into()),
         lines,
         manifest: d.manifest,
+        hooks,
     })
 }
 
@@ -526,7 +554,16 @@ pub(super) async fn deploy(
     );
     done.created = pending.created.clone();
     let later_plan = std::sync::Mutex::new(Vec::<Planned>::new());
+    let [pre, post] = hook_events(d.kind);
+    let runner = Runner::new(ctx, guard, name, opts.timeout);
+    // Set once a chart object may have been written: a failed pre-hook
+    // leaves the previous revision deployed and nothing to undo.
+    let mut writing = false;
     let applied: Result<Release, ActionError> = async {
+        if !opts.no_hooks {
+            runner.run(&d.hooks, pre).await?;
+        }
+        writing = true;
         for r in history
             .records()
             .iter()
@@ -577,6 +614,9 @@ pub(super) async fn deploy(
                 e = guard.stopped() => return Err(e),
             }
         }
+        if !opts.no_hooks {
+            runner.run(&d.hooks, post).await?;
+        }
         let mut all = plan.clone();
         all.extend(
             later_plan
@@ -587,6 +627,7 @@ pub(super) async fn deploy(
         );
         let mut done = done.clone();
         done.owned = owned_map(&all, &stored);
+        done.hooks = runner.runs();
         guard.check()?;
         store.save(&done).await?;
         Ok(done)
@@ -601,6 +642,7 @@ pub(super) async fn deploy(
                 (ctx.progress)(&format!("warning: could not prune old revisions: {e}"));
             }
             Ok(Outcome {
+                hooks: hook_outcomes(&done.hooks),
                 release: done,
                 lines,
                 manifest: d.manifest,
@@ -618,13 +660,18 @@ pub(super) async fn deploy(
                 format!("{} failed: {cause}", verb(d.kind)),
             );
             failed.created = pending.created.clone();
+            failed.hooks = runner.runs();
             // If even this fails, the pending record is marked failed by the
             // next operation.
             let record_error = match guard.lock_only().check() {
                 Ok(()) => store.save(&failed).await.err().map(|e| e.to_string()),
                 Err(e) => Some(e.to_string()),
             };
-            let atomic = if opts.atomic {
+            let atomic = if opts.atomic && !writing {
+                Some(AtomicOutcome::Skipped {
+                    why: format!("the {pre} hooks failed before any chart object was written"),
+                })
+            } else if opts.atomic {
                 let mut all = plan.clone();
                 all.extend(
                     later_plan
@@ -647,97 +694,9 @@ pub(super) async fn deploy(
     }
 }
 
-/// Undoes a failed operation: an install removes what it created (never
-/// volumes); an upgrade or rollback returns to the last good revision.
-async fn atomic_undo(
-    ctx: &Context,
-    guard: &Guard<'_>,
-    name: &str,
-    d: &Deploy,
-    plan: &[Planned],
-    opts: &DeployOptions,
-) -> AtomicOutcome {
-    if let Err(e) = guard.check() {
-        return AtomicOutcome::Skipped { why: e.to_string() };
-    }
-    let Some(prev) = &d.last_good else {
-        let mut removed = 0;
-        for p in plan.iter().rev().filter(|p| p.change == Change::Create) {
-            if let Ok(Verdict::Delete(live)) = judge(ctx, name, &p.object, false).await {
-                if matches!(
-                    ownership::delete_live(ctx, &live, Propagation::Background).await,
-                    Ok(true)
-                ) {
-                    removed += 1;
-                }
-            }
-        }
-        return AtomicOutcome::Removed { objects: removed };
-    };
-    let history = match ctx.history(name).await {
-        Ok(h) => h,
-        Err(e) => {
-            return AtomicOutcome::UndoFailed {
-                message: e.to_string(),
-            }
-        }
-    };
-    let mut back = Deploy::next(
-        &history,
-        Status::PendingRollback,
-        format!(
-            "Rollback to {} after failed {} (--atomic)",
-            prev.revision,
-            verb(d.kind)
-        ),
-    );
-    back.manifest = prev.manifest.clone();
-    back.notes = prev.notes.clone();
-    back.config = prev.config.clone();
-    back.computed = prev.computed.clone();
-    back.chart = prev.chart.clone();
-    back.last_good = None;
-    back.maybe_live = match history.maybe_live() {
-        Ok(m) => m,
-        Err(e) => {
-            return AtomicOutcome::UndoFailed {
-                message: e.to_string(),
-            }
-        }
-    };
-    let undo_opts = DeployOptions {
-        atomic: false,
-        take_ownership: true,
-        force_conflicts: true,
-        ..opts.clone()
-    };
-    match Box::pin(deploy(ctx, guard, name, back, &undo_opts, &history)).await {
-        Ok(o) => AtomicOutcome::RolledBack {
-            to: prev.revision,
-            revision: o.release.revision,
-        },
-        Err(e) => AtomicOutcome::UndoFailed {
-            message: e.to_string(),
-        },
-    }
-}
-
-async fn prune_history(ctx: &Context, name: &str, max: usize) -> Result<(), ActionError> {
-    if max == 0 {
-        return Ok(());
-    }
-    let store = ctx.store();
-    let revisions = store.statuses(name).await?;
-    if revisions.len() <= max {
-        return Ok(());
-    }
-    let excess = revisions.len() - max;
-    for (revision, _) in revisions
-        .iter()
-        .filter(|(_, s)| *s != Status::Deployed)
-        .take(excess)
-    {
-        store.delete(name, *revision).await?;
-    }
-    Ok(())
+/// `pre-upgrade: Job ns/name succeeded` for each hook that ran.
+fn hook_outcomes(runs: &[release::HookRun]) -> Vec<String> {
+    runs.iter()
+        .map(|r| format!("{}: {} {}", r.event, r.object, r.phase.to_lowercase()))
+        .collect()
 }

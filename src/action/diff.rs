@@ -5,12 +5,13 @@
 use serde_json::Value;
 
 use super::apply::{prune_verdicts, render_for};
-use super::ownership::{is_data_kind, keep, objects_of, with_ownership, Verdict};
+use super::ownership::{is_data_kind, keep, objects_of, split_hooks, with_ownership, Verdict};
 use super::upgrade::upgrade_values;
 use super::{ActionError, Context, ValuesMode};
 use crate::chart::Chart;
 use crate::cluster::{Change, ObjectRef, Planned};
 use crate::diff::{Action, Item};
+use crate::hook::Event;
 use crate::release;
 use crate::values::UserValues;
 
@@ -98,6 +99,26 @@ pub async fn diff_upgrade(
     name: &str,
     mode: ValuesMode,
 ) -> Result<Vec<Item>, ActionError> {
+    Ok(diff_upgrade_plan(ctx, chart, user, name, mode).await?.items)
+}
+
+/// A diff with the hooks the operation would run.
+#[derive(Debug, Clone)]
+pub struct DiffPlan {
+    /// What would change.
+    pub items: Vec<Item>,
+    /// `pre-upgrade: Job ns/name (weight 0)`, in the order they would run.
+    pub hooks: Vec<String>,
+}
+
+/// [`diff_upgrade`], with the hooks that would run.
+pub async fn diff_upgrade_plan(
+    ctx: &Context,
+    chart: &Chart,
+    user: &UserValues,
+    name: &str,
+    mode: ValuesMode,
+) -> Result<DiffPlan, ActionError> {
     release::validate_name(name)?;
     let history = ctx.history(name).await?;
     let u = upgrade_values(user, &history, mode);
@@ -110,7 +131,24 @@ pub async fn diff_upgrade(
         !history.exists(),
     )
     .await?;
-    diff_manifest(ctx, name, &rendered.to_stream(), &history.maybe_live()?).await
+    let stream = rendered.to_stream();
+    let events = if history.exists() {
+        [Event::PreUpgrade, Event::PostUpgrade]
+    } else {
+        [Event::PreInstall, Event::PostInstall]
+    };
+    Ok(DiffPlan {
+        items: diff_manifest(ctx, name, &stream, &history.maybe_live()?).await?,
+        hooks: hook_plan(ctx, &stream, &events).await?,
+    })
+}
+
+async fn hook_plan(
+    ctx: &Context,
+    manifest: &str,
+    events: &[Event],
+) -> Result<Vec<String>, ActionError> {
+    super::hooks::plan_lines(ctx, &split_hooks(manifest)?.0, events).await
 }
 
 /// What `rollback` would change.
@@ -119,12 +157,29 @@ pub async fn diff_rollback(
     name: &str,
     revision: Option<u64>,
 ) -> Result<Vec<Item>, ActionError> {
+    Ok(diff_rollback_plan(ctx, name, revision).await?.items)
+}
+
+/// [`diff_rollback`], with the hooks that would run.
+pub async fn diff_rollback_plan(
+    ctx: &Context,
+    name: &str,
+    revision: Option<u64>,
+) -> Result<DiffPlan, ActionError> {
     let history = ctx.history(name).await?;
     if history.records().is_empty() {
         return Err(history.not_found());
     }
     let target = history.rollback_target(revision)?;
-    diff_manifest(ctx, name, &target.manifest, &history.maybe_live()?).await
+    Ok(DiffPlan {
+        items: diff_manifest(ctx, name, &target.manifest, &history.maybe_live()?).await?,
+        hooks: hook_plan(
+            ctx,
+            &target.manifest,
+            &[Event::PreRollback, Event::PostRollback],
+        )
+        .await?,
+    })
 }
 
 /// The diff between two recorded revisions (no dry-run: as recorded).

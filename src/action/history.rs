@@ -241,6 +241,7 @@ mod tests {
             notes: String::new(),
             created: Vec::new(),
             owned: Default::default(),
+            hooks: Vec::new(),
             damaged: None,
         }
     }

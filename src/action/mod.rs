@@ -144,6 +144,22 @@ pub enum ActionError {
     #[error("interrupted (Ctrl-C or SIGTERM) and stopped before its next write")]
     Interrupted,
 
+    /// A hook failed (or did not finish in time): the event's later hooks
+    /// did not run.
+    #[error("{event} hook {object} failed: {reason}{}", log_tail(logs))]
+    Hook {
+        /// The event (`pre-upgrade`).
+        event: String,
+        /// `Job hdfs/hdfs-decommission`.
+        object: String,
+        /// Why: the Job's failure condition, the Pod's exit code, a timeout.
+        reason: String,
+        /// The last lines of its log, each prefixed with the Pod's name.
+        logs: Vec<String>,
+    },
+    /// A hook's annotations do not parse.
+    #[error("{0}")]
+    BadHook(String),
     /// The user did not confirm the plan.
     #[error("not confirmed; nothing was changed")]
     NotConfirmed,
@@ -162,6 +178,18 @@ pub enum ActionError {
         /// operation then marks the pending revision failed).
         record_error: Option<String>,
     },
+}
+
+fn log_tail(logs: &[String]) -> String {
+    if logs.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\n  last lines of its log:");
+    for l in logs {
+        s.push_str("\n    ");
+        s.push_str(l);
+    }
+    s
 }
 
 fn failed_message(
@@ -349,6 +377,8 @@ pub struct DeployOptions {
     pub delete_namespaces_and_crds: bool,
     /// Do not install the chart's `crds/` directory.
     pub skip_crds: bool,
+    /// Run no hooks (`--no-hooks`).
+    pub no_hooks: bool,
 }
 
 impl Default for DeployOptions {
@@ -366,6 +396,7 @@ impl Default for DeployOptions {
             create_namespace: false,
             delete_namespaces_and_crds: false,
             skip_crds: false,
+            no_hooks: false,
         }
     }
 }
@@ -399,6 +430,9 @@ pub struct Outcome {
     pub lines: Vec<Line>,
     /// The rendered manifest.
     pub manifest: String,
+    /// Hooks: on a dry run those that would run (`pre-upgrade: Job
+    /// ns/name (weight 0)`), else those that ran and how they ended.
+    pub hooks: Vec<String>,
 }
 
 impl Outcome {
@@ -427,21 +461,27 @@ mod apply;
 mod diff;
 mod drift;
 mod history;
+mod hooks;
 mod install;
 mod ownership;
 mod phases;
 mod query;
 mod rollback;
 mod session;
+mod test;
+mod undo;
 mod uninstall;
 mod upgrade;
 
 pub use apply::render_for;
-pub use diff::{diff_revisions, diff_rollback, diff_upgrade};
+pub use diff::{
+    diff_revisions, diff_rollback, diff_rollback_plan, diff_upgrade, diff_upgrade_plan, DiffPlan,
+};
 pub use drift::{drift, fix_drift, Drift, DriftState};
 pub use history::History;
 pub use install::install;
 pub use query::{get, history, list, store_history};
 pub use rollback::rollback;
+pub use test::{test, TestOptions, TestReport};
 pub use uninstall::{uninstall, UninstallOptions, Uninstalled};
 pub use upgrade::upgrade;

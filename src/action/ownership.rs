@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::{
-    ActionError, Context, HELM_RESOURCE_POLICY, HOOK_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION,
+    ActionError, Context, HELM_RESOURCE_POLICY, RELEASE_NAMESPACE_ANNOTATION,
     RELEASE_NAME_ANNOTATION, RESOURCE_POLICY,
 };
 use crate::cluster::{describe, ClusterError, DeleteOptions, Planned, Propagation};
@@ -60,12 +60,20 @@ fn owner_of(live: &Value) -> String {
     }
 }
 
-/// Whether an object is a hook (`windlass.io/hook` or Helm's
-/// `helm.sh/hook`), such as a chart's test Pod: recorded with the release
-/// but never applied, pruned or deleted by it.
+/// Whether an object is a hook ([`crate::hook`]), such as a chart's test
+/// Pod: recorded with the release but never applied or pruned with it.
 pub(super) fn is_hook(obj: &Value) -> bool {
-    let a = &obj["metadata"]["annotations"];
-    a.get(HOOK_ANNOTATION).is_some() || a.get("helm.sh/hook").is_some()
+    crate::hook::is_hook(obj)
+}
+
+/// A recorded manifest's hooks and the objects the release manages.
+pub(super) fn split_hooks(
+    manifest: &str,
+) -> Result<(Vec<Value>, Vec<Value>), render::ManifestError> {
+    Ok(render::manifest::split("release manifest", manifest)?
+        .into_iter()
+        .map(|m| m.object)
+        .partition(is_hook))
 }
 
 /// The objects of a recorded manifest that the release manages (hooks left out).

@@ -5,10 +5,12 @@ use std::collections::HashSet;
 use futures::StreamExt;
 use std::time::Duration;
 
-use super::ownership::{delete_live, judge, Verdict};
+use super::hooks::Runner;
+use super::ownership::{delete_live, judge, split_hooks, Verdict};
 use super::session::locked;
 use super::{ActionError, Context, History};
 use crate::cluster::{describe, ClusterError, ObjectRef, Propagation};
+use crate::hook::Event;
 use crate::release::{self, Status};
 
 /// What uninstall did.
@@ -25,6 +27,8 @@ pub struct Uninstalled {
     pub claims: Vec<String>,
     /// Whether history was kept.
     pub kept_history: bool,
+    /// The hooks that ran (`pre-delete: Job ns/name succeeded`).
+    pub hooks: Vec<String>,
 }
 
 /// How to uninstall.
@@ -42,6 +46,8 @@ pub struct UninstallOptions {
     /// Also delete the release's Namespaces and CustomResourceDefinitions
     /// (which deletes everything in them).
     pub delete_namespaces_and_crds: bool,
+    /// Run no pre-delete or post-delete hooks (`--no-hooks`).
+    pub no_hooks: bool,
 }
 
 impl Default for UninstallOptions {
@@ -52,6 +58,7 @@ impl Default for UninstallOptions {
             timeout: Duration::from_secs(300),
             cascade: Propagation::Background,
             delete_namespaces_and_crds: false,
+            no_hooks: false,
         }
     }
 }
@@ -94,6 +101,16 @@ pub async fn uninstall(
                 ),
             });
         }
+        // The latest revision's hooks (a damaged record has none to read).
+        let hooks = if opts.no_hooks || latest.damaged.is_some() {
+            Vec::new()
+        } else {
+            split_hooks(&latest.manifest)?.0
+        };
+        let runner = Runner::new(ctx, guard, name, opts.timeout);
+        // A failed pre-delete hook stops the uninstall before anything of
+        // the release is deleted; the records stay as they were.
+        runner.run(&hooks, Event::PreDelete).await?;
         guard.check()?;
         if latest.damaged.is_none() {
             let mut marking = latest.clone();
@@ -194,6 +211,37 @@ pub async fn uninstall(
                     })
                 }) {
                     out.claims.push(n.to_string());
+                }
+            }
+        }
+        if let Err(e) = runner.run(&hooks, Event::PostDelete).await {
+            if latest.damaged.is_none() {
+                let mut failed = latest.clone();
+                failed.status = Status::Failed;
+                failed.description = format!(
+                    "uninstall failed after deleting the release's objects: {e}; run uninstall again (--no-hooks skips the hooks)"
+                );
+                failed.hooks = runner.runs();
+                guard.lock_only().check()?;
+                store.save(&failed).await?;
+            }
+            return Err(e);
+        }
+        out.hooks = runner
+            .runs()
+            .iter()
+            .map(|r| format!("{}: {} {}", r.event, r.object, r.phase.to_lowercase()))
+            .collect();
+        // Hook objects left by earlier operations (a Job kept until its
+        // next run, by default) go with the release, unlike Helm, which
+        // leaves them behind for good.
+        for h in &hooks {
+            guard.check()?;
+            if let Verdict::Delete(live) = judge(ctx, name, h, false).await? {
+                if delete_live(ctx, &live, Propagation::Background).await? {
+                    let id = describe(&live);
+                    (ctx.progress)(&format!("deleted hook {id}"));
+                    out.deleted.push(id);
                 }
             }
         }

@@ -57,6 +57,24 @@ impl DiffArgs {
         }
     }
 
+    /// Prints the items, then the hooks that would run (on standard error
+    /// with JSON output, so the JSON stays one document), and picks the
+    /// exit code.
+    pub fn print_plan(&self, plan: &action::DiffPlan) -> anyhow::Result<ExitCode> {
+        let code = self.print(&plan.items)?;
+        if !plan.hooks.is_empty() {
+            let mut text = String::from("hooks that will run:\n");
+            for h in &plan.hooks {
+                text.push_str(&format!("  {h}\n"));
+            }
+            match self.output {
+                DiffFormat::Diff => super::print_out(&text)?,
+                DiffFormat::Json => eprint!("{text}"),
+            }
+        }
+        Ok(code)
+    }
+
     /// Prints the items and picks the exit code.
     pub fn print(&self, items: &[Item]) -> anyhow::Result<ExitCode> {
         let opts = self.options();
@@ -157,10 +175,10 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
             let items = block_on(async {
                 let ctx = output::context(Cluster::connect(&cluster.options()).await?);
                 Ok::<_, anyhow::Error>(
-                    action::diff_upgrade(&ctx, &chart, &user, &release, mode).await?,
+                    action::diff_upgrade_plan(&ctx, &chart, &user, &release, mode).await?,
                 )
             })??;
-            diff.print(&items)
+            diff.print_plan(&items)
         }
         DiffCommand::Rollback {
             release,
@@ -170,9 +188,9 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
         } => {
             let items = block_on(async {
                 let ctx = output::context(Cluster::connect(&cluster.options()).await?);
-                Ok::<_, anyhow::Error>(action::diff_rollback(&ctx, &release, revision).await?)
+                Ok::<_, anyhow::Error>(action::diff_rollback_plan(&ctx, &release, revision).await?)
             })??;
-            diff.print(&items)
+            diff.print_plan(&items)
         }
         DiffCommand::Revision {
             release,

@@ -64,6 +64,9 @@ pub struct DeployArgs {
     /// Do not install the chart's crds/ directory.
     #[arg(long)]
     pub skip_crds: bool,
+    /// Run no hooks (pre-/post-install, -upgrade, -rollback). --dry-run lists the hooks that would run.
+    #[arg(long)]
+    pub no_hooks: bool,
 }
 
 impl DeployArgs {
@@ -86,6 +89,7 @@ impl DeployArgs {
             create_namespace,
             delete_namespaces_and_crds: self.delete_namespaces_and_crds,
             skip_crds: self.skip_crds,
+            no_hooks: self.no_hooks,
         }
     }
 
@@ -161,6 +165,12 @@ pub fn report(o: &Outcome, dry: bool, show_secrets: bool) -> anyhow::Result<()> 
                 text.push_str(&format!("  {:<9} {}\n", l.action, l.object));
             }
         }
+        if !o.hooks.is_empty() {
+            text.push_str("HOOKS THAT WILL RUN:\n");
+            for h in &o.hooks {
+                text.push_str(&format!("  {h}\n"));
+            }
+        }
         text.push_str(&format!(
             "NAME: {}\nNAMESPACE: {}\nDRY RUN: nothing was changed\n",
             r.name, r.namespace
@@ -174,6 +184,12 @@ pub fn report(o: &Outcome, dry: bool, show_secrets: bool) -> anyhow::Result<()> 
             r.revision,
             o.summary()
         ));
+        if !o.hooks.is_empty() {
+            text.push_str("HOOKS:\n");
+            for h in &o.hooks {
+                text.push_str(&format!("  {h}\n"));
+            }
+        }
         if !r.notes.trim().is_empty() {
             text.push_str(&format!("NOTES:\n{}\n", r.notes.trim_end()));
         }

@@ -19,6 +19,7 @@ mod rollback;
 mod show;
 mod status;
 mod template;
+mod test;
 mod uninstall;
 mod upgrade;
 mod version;
@@ -61,6 +62,8 @@ enum Command {
     Rollback(rollback::Args),
     /// Uninstall a release (volumes and their claims are kept).
     Uninstall(uninstall::Args),
+    /// Run a release's tests (its `test` hooks) and report each one.
+    Test(test::Args),
     /// Show a release's revisions.
     History(history::Args),
     /// Show a release's status.
@@ -202,6 +205,7 @@ pub fn run() -> ExitCode {
         Command::Upgrade(a) => upgrade::run(a, sub),
         Command::Rollback(a) => rollback::run(a),
         Command::Uninstall(a) => uninstall::run(a),
+        Command::Test(a) => test::run(a),
         Command::History(a) => history::run(a),
         Command::Status(a) => status::run(a),
         Command::List(a) => list::run(a),

@@ -51,6 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.output != Format::Table {
         let mut v = output::summary(&r);
         v["notes"] = serde_json::Value::String(r.notes.clone());
+        v["hooks"] = serde_json::to_value(&r.hooks)?;
         output::print_structured(&v, args.output)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -58,6 +59,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "NAME: {}\nLAST DEPLOYED: {}\nNAMESPACE: {}\nSTATUS: {}\nREVISION: {}\nCHART: {}-{}\nDESCRIPTION: {}\n",
         r.name, r.last_deployed, r.namespace, r.status, r.revision, r.chart.name, r.chart.version, r.description
     );
+    if !r.hooks.is_empty() {
+        text.push_str("HOOKS (last run):\n");
+        for h in &r.hooks {
+            text.push_str(&format!(
+                "  {:<14} {:<45} {:<9} {}{}\n",
+                h.event,
+                h.object,
+                h.phase,
+                h.completed,
+                if h.message.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", h.message)
+                }
+            ));
+        }
+    }
     if !r.notes.trim().is_empty() {
         text.push_str(&format!("NOTES:\n{}\n", r.notes.trim_end()));
     }

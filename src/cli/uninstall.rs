@@ -36,9 +36,12 @@ pub struct Args {
     /// Off by default: deleting either deletes every object in it.
     #[arg(long)]
     pub delete_namespaces_and_crds: bool,
-    /// How long --wait waits (e.g. 300s, 5m).
+    /// How long --wait waits, and how long pre-delete and post-delete hooks may run (e.g. 300s, 5m).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+    /// Run no pre-delete or post-delete hooks.
+    #[arg(long)]
+    pub no_hooks: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -52,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             timeout: args.timeout,
             cascade: args.cascade,
             delete_namespaces_and_crds: args.delete_namespaces_and_crds,
+            no_hooks: args.no_hooks,
         };
         let out = action::uninstall(&ctx, &args.release, &opts).await?;
         Ok::<_, anyhow::Error>((out, ns))
@@ -61,6 +65,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.release,
         out.deleted.len()
     );
+    if !out.hooks.is_empty() {
+        text.push_str("Hooks:\n");
+        for h in &out.hooks {
+            text.push_str(&format!("  {h}\n"));
+        }
+    }
     if !out.skipped.is_empty() {
         text.push_str("Left alone (no longer this release's: re-created or adopted since):\n");
         for k in &out.skipped {

@@ -5,6 +5,7 @@
 mod delete;
 mod discovery;
 pub mod error;
+mod logs;
 
 mod plan;
 pub mod ready;

@@ -153,6 +153,77 @@ pub fn readiness(obj: &Value) -> Readiness {
     }
 }
 
+/// How far a run-to-completion object (a hook's Job or Pod) has got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// Still running, and what it is doing.
+    Running(String),
+    /// Finished successfully.
+    Succeeded,
+    /// Finished and failed, and why.
+    Failed(String),
+}
+
+/// Judges a hook object: a Job by its `Complete`/`Failed` conditions, a
+/// Pod by its phase (a Pod that is Running and Ready is not done: hooks
+/// run to completion); any other kind is done once it exists.
+pub fn completion(obj: &Value) -> Completion {
+    let status = &obj["status"];
+    match obj["kind"].as_str().unwrap_or_default() {
+        "Job" => {
+            if let Some(c) = condition(obj, "Failed").filter(|c| c["status"] == "True") {
+                let reason = c["reason"].as_str().unwrap_or("Failed");
+                return Completion::Failed(match c["message"].as_str() {
+                    Some(m) => format!("{reason}: {m}"),
+                    None => reason.to_string(),
+                });
+            }
+            if condition(obj, "Complete").is_some_and(|c| c["status"] == "True") {
+                return Completion::Succeeded;
+            }
+            Completion::Running(format!(
+                "{} active, {} succeeded, {} failed",
+                int(&status["active"]),
+                int(&status["succeeded"]),
+                int(&status["failed"])
+            ))
+        }
+        "Pod" => match status["phase"].as_str().unwrap_or("Pending") {
+            "Succeeded" => Completion::Succeeded,
+            "Failed" => Completion::Failed(pod_failure(status)),
+            phase => Completion::Running(format!("pod is {phase}")),
+        },
+        _ => Completion::Succeeded,
+    }
+}
+
+/// Why a failed Pod failed: its reason, else the first container that
+/// terminated with a non-zero exit code.
+fn pod_failure(status: &Value) -> String {
+    if let Some(r) = status["reason"].as_str() {
+        return match status["message"].as_str() {
+            Some(m) => format!("{r}: {m}"),
+            None => r.to_string(),
+        };
+    }
+    let terminated = status["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| int(&c["state"]["terminated"]["exitCode"]) != 0);
+    match terminated {
+        Some(c) => format!(
+            "container {} exited with code {} ({})",
+            c["name"].as_str().unwrap_or("?"),
+            int(&c["state"]["terminated"]["exitCode"]),
+            c["state"]["terminated"]["reason"]
+                .as_str()
+                .unwrap_or("Error")
+        ),
+        None => "pod failed".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +298,34 @@ mod tests {
         );
         let ds = json!({"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 2, "numberReady": 2, "updatedNumberScheduled": 2}});
         assert_eq!(readiness(&ds), Readiness::Ready);
+    }
+
+    #[test]
+    fn hooks_complete_by_job_conditions_and_pod_phase() {
+        let job = json!({"kind": "Job", "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}});
+        assert_eq!(
+            completion(&job),
+            Completion::Failed(
+                "BackoffLimitExceeded: Job has reached the specified backoff limit".into()
+            )
+        );
+        let job = json!({"kind": "Job", "status": {"active": 1}});
+        assert_eq!(
+            completion(&job),
+            Completion::Running("1 active, 0 succeeded, 0 failed".into())
+        );
+        let running = json!({"kind": "Pod", "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+        assert!(matches!(completion(&running), Completion::Running(_)));
+        let failed = json!({"kind": "Pod", "status": {"phase": "Failed", "containerStatuses": [
+            {"name": "ok", "state": {"terminated": {"exitCode": 0}}},
+            {"name": "check", "state": {"terminated": {"exitCode": 3, "reason": "Error"}}}]}});
+        assert_eq!(
+            completion(&failed),
+            Completion::Failed("container check exited with code 3 (Error)".into())
+        );
+        assert_eq!(
+            completion(&json!({"kind": "ConfigMap"})),
+            Completion::Succeeded
+        );
     }
 }

@@ -133,11 +133,35 @@ pub struct Release {
     /// [`ObjectRef::key`]: crate::cluster::ObjectRef::key
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub owned: std::collections::BTreeMap<String, String>,
+    /// The hooks this revision's operation ran (and `windlass test`'s
+    /// last run), in the order they ran, with their outcome.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookRun>,
     /// Set when the record could not be read (a chunk missing, bytes that
     /// do not decode): the fields then come from its labels only, and the
     /// manifest and values are empty. Never written back.
     #[serde(skip)]
     pub damaged: Option<String>,
+}
+
+/// One hook run, as recorded with the revision that ran it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookRun {
+    /// The event it ran for (`pre-upgrade`).
+    pub event: String,
+    /// `Job hdfs/hdfs-decommission`.
+    pub object: String,
+    /// Its weight.
+    pub weight: i64,
+    /// `Succeeded` or `Failed`.
+    pub phase: String,
+    /// When it was created (RFC 3339).
+    pub started: String,
+    /// When it finished (RFC 3339).
+    pub completed: String,
+    /// Why it failed; empty when it succeeded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// Reading or writing records failed.
@@ -467,6 +491,7 @@ impl<'a> Store<'a> {
                     notes: String::new(),
                     created: Vec::new(),
                     owned: Default::default(),
+                    hooks: Vec::new(),
                     damaged: Some(damaged),
                 })
             }
@@ -604,6 +629,7 @@ mod tests {
             notes: String::new(),
             created: Vec::new(),
             owned: Default::default(),
+            hooks: Vec::new(),
             damaged: None,
         };
         let bytes = encode(&rel);

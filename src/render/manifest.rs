@@ -303,6 +303,23 @@ pub fn check_duplicates(
     Ok(())
 }
 
+/// Fails on the first hook whose annotations do not parse (an unknown
+/// event, a weight that is no integer), naming its template: Helm skips
+/// an unknown event silently, and the hook then never runs.
+pub fn check_hooks(manifests: &[Manifest]) -> Result<(), ManifestError> {
+    for m in manifests {
+        if let Err(e) = crate::hook::Hook::parse(&m.object) {
+            return Err(ManifestError {
+                template: m.source.clone(),
+                document: 0,
+                line: None,
+                message: e.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Formats manifests as one YAML stream, each preceded by its source.
 pub fn to_stream(manifests: &[Manifest]) -> String {
     let mut out = String::new();

@@ -319,6 +319,7 @@ pub fn render(
     out.warnings = helpers::take_warnings();
     rendered?;
     manifest::check_duplicates(&out.manifests, &opts.namespace)?;
+    manifest::check_hooks(&out.manifests)?;
     manifest::sort_for_install(&mut out.manifests);
     Ok(out)
 }

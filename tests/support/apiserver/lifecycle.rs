@@ -144,15 +144,39 @@ impl Store {
                 return rules::conflict(t.res, name, &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {have}")).into();
             }
         }
-        let policy = opts["propagationPolicy"]
+        let explicit = opts["propagationPolicy"]
             .as_str()
-            .or_else(|| req.query.get("propagationPolicy").map(String::as_str))
-            .unwrap_or("Background")
+            .or_else(|| req.query.get("propagationPolicy").map(String::as_str));
+        // batch/v1 Jobs orphan their Pods unless told otherwise, and say so
+        // (Kubernetes pkg/registry/batch/job: strategy.go's
+        // DefaultGarbageCollectionPolicy, storage.go's deleteOptionWarnings).
+        let jobs = t.res.plural == "jobs";
+        let policy = explicit
+            .unwrap_or(if jobs { "Orphan" } else { "Background" })
             .to_string();
+        let warnings = if jobs && explicit.is_none() {
+            vec!["child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning".to_string()]
+        } else {
+            Vec::new()
+        };
         if dry_run {
             return (200, self.output(t.res, &stored)).into();
         }
-        if self.begin_delete(&k, &policy) {
+        let mut reply = self.delete_now(&k, t, name, &stored, &policy);
+        reply.warnings = warnings;
+        reply
+    }
+
+    fn delete_now(
+        &mut self,
+        k: &Key,
+        t: &Target,
+        name: &str,
+        stored: &super::store::Stored,
+        policy: &str,
+    ) -> Reply {
+        let k = k.clone();
+        if self.begin_delete(&k, policy) {
             let mut details =
                 json!({"name": name, "kind": t.res.plural, "uid": stored.obj["metadata"]["uid"]});
             if !t.res.group.is_empty() {

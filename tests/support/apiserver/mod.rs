@@ -118,6 +118,8 @@ pub struct Logged {
     pub verb: &'static str,
     pub dry_run: bool,
     pub status: u16,
+    /// For a create (POST), the name in its body; the path has none.
+    pub created: String,
 }
 
 impl Logged {
@@ -321,6 +323,14 @@ async fn serve_inner(
             verb,
             dry_run,
             status: 0,
+            created: if method == "POST" {
+                serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|b| b["metadata"]["name"].as_str().map(str::to_string))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            },
         });
         log.len()
     };
@@ -439,7 +449,7 @@ async fn serve_inner(
                 Some(Some(list)) => (200, list).into(),
                 Some(None) => store::Reply {
                     code: 404,
-                    body: store::Body::Text("404 page not found\n"),
+                    body: store::Body::Text("404 page not found\n".into()),
                     warnings: Vec::new(),
                 },
                 None => {
@@ -694,6 +704,15 @@ impl TestApiServer {
     /// change; `None` means never.
     pub fn auto_ready(&self, delay: Option<Duration>) {
         self.with_store(|s| s.auto_ready = delay);
+    }
+
+    /// How the Job or Pod `name` (or the Pod a Job of that name starts)
+    /// ends once ready: `succeeds`, and the log its container wrote.
+    pub fn outcome(&self, name: &str, succeeds: bool, log: &str) {
+        self.with_store(|s| {
+            s.outcomes
+                .insert(name.to_string(), (succeeds, log.to_string()))
+        });
     }
 
     /// Sets an object's status directly.

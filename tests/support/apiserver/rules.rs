@@ -396,8 +396,11 @@ pub fn apply_defaults(res: &Res, obj: &mut Value, ip: &mut dyn FnMut() -> String
     }
 }
 
-/// A ready status for a workload, as its controller would write it.
-pub fn ready_status(res: &Res, obj: &Value) -> Option<Value> {
+/// A ready status for a workload, as its controller would write it. A Job,
+/// and a Pod that runs to completion (restartPolicy Never or OnFailure),
+/// end as `succeeds` says: a failed Job as the Job controller reports
+/// running out of retries, a failed Pod with its container's exit code.
+pub fn ready_status(res: &Res, obj: &Value, succeeds: bool) -> Option<Value> {
     let generation = obj["metadata"]["generation"].clone();
     let replicas = obj["spec"]["replicas"].as_i64().unwrap_or(1);
     match res.plural {
@@ -416,11 +419,23 @@ pub fn ready_status(res: &Res, obj: &Value) -> Option<Value> {
             "numberReady": 1, "updatedNumberScheduled": 1, "numberAvailable": 1
         })),
         "persistentvolumeclaims" => Some(json!({"phase": "Bound"})),
-        "jobs" => {
+        "jobs" if succeeds => {
             Some(json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}))
         }
+        "jobs" => Some(json!({"failed": 1, "conditions": [
+            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"},
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]})),
         "pods" => {
-            Some(json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}))
+            let container = obj["spec"]["containers"][0]["name"].clone();
+            match obj["spec"]["restartPolicy"].as_str() {
+                Some("Never" | "OnFailure") if succeeds => Some(json!({"phase": "Succeeded",
+                    "containerStatuses": [{"name": container, "ready": false, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]})),
+                Some("Never" | "OnFailure") => Some(json!({"phase": "Failed",
+                    "containerStatuses": [{"name": container, "ready": false, "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]})),
+                _ => Some(
+                    json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}),
+                ),
+            }
         }
         _ => None,
     }

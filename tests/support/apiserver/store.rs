@@ -55,10 +55,11 @@ pub struct Reply {
     pub warnings: Vec<String>,
 }
 
-/// A JSON body, or plain text (the real server's `404 page not found`).
+/// A JSON body, or plain text (the real server's `404 page not found`,
+/// a Pod's log).
 pub enum Body {
     Json(Value),
-    Text(&'static str),
+    Text(String),
 }
 
 impl From<(u16, Value)> for Reply {
@@ -85,6 +86,10 @@ pub struct Store {
     /// When set, workloads report ready (and PVCs bound) this long after
     /// their last spec change.
     pub auto_ready: Option<Duration>,
+    /// How run-to-completion workloads end, by Job or Pod name: whether
+    /// they succeed, and the log their (first) container wrote. A Job or
+    /// Pod not listed succeeds with an empty log.
+    pub outcomes: std::collections::HashMap<String, (bool, String)>,
 }
 
 pub fn now() -> String {
@@ -214,6 +219,7 @@ impl Store {
             crds: Vec::new(),
             watched: Default::default(),
             auto_ready: None,
+            outcomes: Default::default(),
         };
         for ns in ["default", "kube-system"] {
             let res = s.find("", "v1", "namespaces").expect("namespaces");
@@ -296,12 +302,97 @@ impl Store {
         if !managed.is_empty() {
             obj["metadata"]["managedFields"] = Value::Array(managed);
         }
-        if let (Some(t), Some(ready)) = (stored.ready_at, rules::ready_status(res, &stored.obj)) {
+        let succeeds = self.succeeds(&stored.obj);
+        if let (Some(t), Some(ready)) = (
+            stored.ready_at,
+            rules::ready_status(res, &stored.obj, succeeds),
+        ) {
             if Instant::now() >= t {
                 merge_patch(&mut obj["status"], &ready);
             }
         }
         obj
+    }
+
+    /// Whether a Job or Pod ends well: its own outcome, or for a Pod a
+    /// Job started, the Job's.
+    fn succeeds(&self, obj: &Value) -> bool {
+        self.outcome(obj).is_none_or(|(ok, _)| *ok)
+    }
+
+    fn outcome(&self, obj: &Value) -> Option<&(bool, String)> {
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let job = obj["metadata"]["labels"]["job-name"].as_str();
+        self.outcomes
+            .get(name)
+            .or_else(|| job.and_then(|j| self.outcomes.get(j)))
+    }
+
+    /// A Pod's log (`GET .../pods/NAME/log`), its last `tailLines` lines
+    /// when asked; text, as the real server sends it.
+    fn log(&self, t: &Target, name: &str, req: &Req) -> Reply {
+        let ns = t.namespace.clone().unwrap_or_default();
+        let Some(pod) = self.objects.get(&key(t.res, &ns, name)) else {
+            return rules::not_found(t.res, name).into();
+        };
+        let text = self
+            .outcome(&pod.obj)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = req
+            .query
+            .get("tailLines")
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(lines.len())
+            .min(lines.len());
+        let mut out = lines[lines.len() - tail..].join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        Reply {
+            code: 200,
+            body: Body::Text(out),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// What the Job controller does for a new Job: one Pod from its
+    /// template, labelled and owned as the real controller does
+    /// (`job-name`, `batch.kubernetes.io/job-name`, `controller-uid`).
+    fn start_job(&mut self, job: &Value, ready_at: Option<Instant>) {
+        let Some(res) = self.find("", "v1", "pods") else {
+            return;
+        };
+        let name = job["metadata"]["name"].as_str().unwrap_or_default();
+        let ns = job["metadata"]["namespace"].as_str().unwrap_or_default();
+        let uid = job["metadata"]["uid"].clone();
+        let template = &job["spec"]["template"];
+        let mut labels = template["metadata"]["labels"].clone();
+        if !labels.is_object() {
+            labels = json!({});
+        }
+        labels["job-name"] = json!(name);
+        labels["batch.kubernetes.io/job-name"] = json!(name);
+        labels["controller-uid"] = uid.clone();
+        labels["batch.kubernetes.io/controller-uid"] = uid.clone();
+        let pod_name = format!("{name}-{:05x}", self.rv % 0xfffff);
+        let mut pod = json!({
+            "metadata": {"name": pod_name, "labels": labels, "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid,
+                "controller": true, "blockOwnerDeletion": true}]},
+            "spec": template["spec"].clone(),
+        });
+        self.server_metadata(res, &mut pod, Some(ns));
+        let k = key(res, ns, &pod_name);
+        self.put(
+            k,
+            Stored {
+                obj: pod,
+                managers: Vec::new(),
+                ready_at,
+            },
+        );
     }
 
     pub fn namespace(&self, ns: &str) -> Option<&Stored> {
@@ -358,7 +449,7 @@ impl Store {
         let Some(t) = route(&self.crds, &req.path) else {
             return Reply {
                 code: 404,
-                body: Body::Text("404 page not found\n"),
+                body: Body::Text("404 page not found\n".into()),
                 warnings: Vec::new(),
             };
         };
@@ -366,6 +457,9 @@ impl Store {
         let ns = t.namespace.clone().unwrap_or_default();
         match (req.method.as_str(), &t.name) {
             ("GET", None) => self.list(&t, req).into(),
+            ("GET", Some(name)) if t.sub.as_deref() == Some("log") && t.res.plural == "pods" => {
+                self.log(&t, name, req)
+            }
             ("GET", Some(name)) => match self.objects.get(&key(t.res, &ns, name)) {
                 None => rules::not_found(t.res, name).into(),
                 Some(s) if t.sub.as_deref() == Some("scale") => {
@@ -600,7 +694,11 @@ impl Store {
                     self.crds.push(res);
                 }
             }
+            let (job, ready_at) = (stored.obj.clone(), stored.ready_at);
             self.put(key(t.res, ns, name), stored);
+            if t.res.plural == "jobs" {
+                self.start_job(&job, ready_at);
+            }
         }
         (201, out).into()
     }
