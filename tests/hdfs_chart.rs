@@ -572,8 +572,8 @@ fn anti_affinity_modes() {
 }
 
 #[test]
-fn optional_objects_are_off_by_default() {
-    let m = render_hdfs("hdfs", "data", &[], &[]);
+fn optional_objects_are_off_by_default_and_the_test_hook_on() {
+    let m = render_hdfs("hdfs", "data", &[], &["tests.enabled=false"]);
     for kind in ["NetworkPolicy", "Ingress", "Pod", "PersistentVolume"] {
         assert!(of_kind(&m, kind).is_empty(), "{kind} rendered by default");
     }
@@ -581,7 +581,7 @@ fn optional_objects_are_off_by_default() {
         "hdfs",
         "data",
         &[],
-        &["tests.enabled=true,ingress.enabled=true,security.allowUnauthenticatedExternalAccess=true"],
+        &["ingress.enabled=true,security.allowUnauthenticatedExternalAccess=true"],
     );
     let pod = find(&m, "Pod", "-test");
     assert_eq!(
@@ -1159,4 +1159,77 @@ fn a_heap_as_large_as_the_memory_limit_is_refused() {
         &["datanode.heapSize=8g", "datanode.resources.limits=null"],
     )
     .unwrap();
+}
+
+/// The chart's test (issue 13): passes only when the file it wrote comes
+/// back, has as many live replicas as the replication factor, and `hdfs
+/// fsck /` says HEALTHY. Run against a stub `hdfs` that answers as a
+/// cluster in each state would.
+#[test]
+fn the_chart_test_checks_read_back_live_replicas_and_fsck() {
+    let m = render_hdfs("hdfs", "data", &[], &["hdfs.replication=3"]);
+    let test = find(&m, "Pod", "-test");
+    assert_eq!(
+        test.object["metadata"]["annotations"]["helm.sh/hook"], "test",
+        "a test hook, never applied by install or upgrade"
+    );
+    let script = test.object["spec"]["containers"][0]["command"][2]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bin = d.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    // `hdfs dfs -put` keeps the file in $STORE; fsck answers from $REPL and
+    // $STATUS; `sleep` returns at once so the replica wait takes no time.
+    write_exec(
+        &bin.join("hdfs"),
+        "#!/bin/bash\ncase \"$1 $2\" in\n\
+         'dfsadmin -safemode') echo 'Safe mode is OFF' ;;\n\
+         'dfs -put') cp \"$4\" \"$STORE\" ;;\n\
+         'dfs -cat') cat \"$STORE\" ;;\n\
+         'dfs -rm') rm -f \"$STORE\" ;;\n\
+         fsck*) if [ \"$2\" = / ]; then printf 'Status: %s\\n Total blocks (validated):\\t1\\n' \"$STATUS\"; \
+         else printf '%s 29 bytes, 1 block(s):  OK\\n0. BP-1:blk_1_1 len=29 Live_repl=%s\\n' \"$2\" \"$REPL\"; fi ;;\n\
+         esac\n",
+    );
+    write_exec(&bin.join("sleep"), "#!/bin/sh\nexit 0\n");
+    let run = |repl: &str, status: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("STORE", d.join("store"))
+            .env("REPL", repl)
+            .env("STATUS", status)
+            .env("HOME", d)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    // The script writes /tmp/probe in the Pod (an emptyDir); here it is the
+    // host's /tmp, which every test machine has.
+    let (ok, out) = run("3", "HEALTHY");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("PASS: HDFS is healthy; the test file has 3 live replicas"),
+        "{out}"
+    );
+    let (ok, out) = run("1", "HEALTHY");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("has 1 live replica(s), replication is 3"),
+        "{out}"
+    );
+    let (ok, out) = run("3", "CORRUPT");
+    assert!(!ok, "{out}");
+    assert!(out.contains("does not report HEALTHY"), "{out}");
 }
