@@ -93,6 +93,10 @@ pub(super) fn chart_ref(chart: &Chart) -> ChartRef {
     }
 }
 
+/// Renders a chart at most this often to answer lookups that depend on
+/// other lookups' answers.
+const MAX_LOOKUP_PASSES: usize = 4;
+
 /// Renders a chart for a release against the live server:
 /// `Capabilities.KubeVersion` is its version (so `kubeVersion` is checked
 /// against it) and `Capabilities.APIVersions` what its discovery serves.
@@ -112,7 +116,26 @@ pub async fn render_for(
     opts.is_install = is_install;
     opts.kube_version = ctx.cluster.server_version().await?;
     opts.api_versions = ctx.cluster.api_versions().await?;
-    let rendered = render::render(chart, &resolved, &opts)?;
+    // Templates' cluster lookups: render, fetch what they asked for, render
+    // again with the answers (a lookup may depend on another's answer).
+    let mut known = BTreeMap::new();
+    let mut rendered;
+    let mut passes = 0;
+    loop {
+        opts.lookups = Some(known.clone());
+        rendered = render::render(chart, &resolved, &opts)?;
+        passes += 1;
+        if rendered.lookups_wanted.is_empty() || passes == MAX_LOOKUP_PASSES {
+            break;
+        }
+        for key in std::mem::take(&mut rendered.lookups_wanted) {
+            let found = ctx
+                .cluster
+                .lookup(&key.api_version, &key.kind, &key.namespace, &key.name)
+                .await?;
+            known.insert(key, found);
+        }
+    }
     for w in &rendered.warnings {
         (ctx.progress)(&format!("warning: {w}"));
     }

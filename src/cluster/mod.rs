@@ -6,6 +6,7 @@ mod delete;
 mod discovery;
 pub mod error;
 mod logs;
+mod lookup;
 
 mod plan;
 pub mod ready;

@@ -2,6 +2,7 @@
 //! Helm-style context objects and helpers, and manifest splitting.
 
 pub mod helpers;
+pub mod lookup;
 pub mod manifest;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +53,9 @@ pub struct RenderOptions {
     pub kube_version: String,
     /// `Capabilities.APIVersions`.
     pub api_versions: Vec<String>,
+    /// What cluster lookups answer ([`lookup`]); `None` renders offline,
+    /// where every lookup is an empty map (as Helm's `template`).
+    pub lookups: Option<BTreeMap<lookup::LookupKey, Value>>,
 }
 
 impl RenderOptions {
@@ -64,6 +68,7 @@ impl RenderOptions {
             is_install: true,
             kube_version: DEFAULT_KUBE_VERSION.to_string(),
             api_versions: DEFAULT_API_VERSIONS.iter().map(|s| s.to_string()).collect(),
+            lookups: None,
         }
     }
 }
@@ -127,6 +132,10 @@ pub struct Rendered {
     /// What the templates' `warn` helper said (a value combination that
     /// works but is probably a mistake).
     pub warnings: Vec<String>,
+    /// Cluster lookups the templates made that
+    /// [`RenderOptions::lookups`] did not answer (each answered with an
+    /// empty map): fetch them and render again.
+    pub lookups_wanted: Vec<lookup::LookupKey>,
 }
 
 impl Rendered {
@@ -245,6 +254,7 @@ fn registry<'a>(chart: &Chart, prefix: &str) -> Result<(Handlebars<'a>, NameMap)
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
     helpers::register(&mut hb);
+    lookup::register(&mut hb);
     let mut names = NameMap::new();
     let mut graph = BTreeMap::new();
     let mut stack: Vec<(&Chart, String)> = vec![(chart, prefix.to_string())];
@@ -306,6 +316,7 @@ pub fn render(
     });
     let mut out = Rendered::default();
     helpers::start_warnings();
+    lookup::start(opts.lookups.as_ref());
     let rendered = render_into(
         chart,
         values,
@@ -317,6 +328,7 @@ pub fn render(
         &mut out,
     );
     out.warnings = helpers::take_warnings();
+    out.lookups_wanted = lookup::finish();
     rendered?;
     manifest::check_duplicates(&out.manifests, &opts.namespace)?;
     manifest::check_hooks(&out.manifests)?;
