@@ -232,7 +232,8 @@ impl Hook {
 }
 
 /// The hooks among `objects` that run at `event`, in the order they run:
-/// by weight, then kind, then name (Helm's order).
+/// by weight, then kind in install order (a ServiceAccount before the Job
+/// that uses it), then name: Helm's order.
 pub fn for_event(objects: &[Value], event: Event) -> Result<Vec<Hook>, HookError> {
     let mut out = Vec::new();
     for o in objects {
@@ -244,9 +245,11 @@ pub fn for_event(objects: &[Value], event: Event) -> Result<Vec<Hook>, HookError
     }
     out.sort_by(|a, b| {
         let key = |h: &Hook| {
+            let kind = h.object["kind"].as_str().unwrap_or_default();
             (
                 h.weight,
-                h.object["kind"].as_str().unwrap_or_default().to_string(),
+                crate::render::manifest::install_rank(kind),
+                kind.to_string(),
                 h.object["metadata"]["name"]
                     .as_str()
                     .unwrap_or_default()
@@ -335,7 +338,8 @@ mod tests {
             .iter()
             .map(Hook::describe)
             .collect();
-        assert_eq!(names, ["Pod ns/c", "Job ns/z", "Pod ns/a", "Pod ns/b"]);
+        // Same weight: Pods before Jobs (install order), then by name.
+        assert_eq!(names, ["Pod ns/c", "Pod ns/a", "Pod ns/b", "Job ns/z"]);
         assert_eq!(for_event(&objs, Event::PreInstall).unwrap().len(), 1);
         assert_eq!(
             "test-success".parse::<Event>().unwrap(),

@@ -65,6 +65,7 @@ fn record(status: Status, manifest: String) -> Release {
         created: Vec::new(),
         owned: Default::default(),
         hooks: Vec::new(),
+        lookups: Vec::new(),
         damaged: None,
     }
 }

@@ -119,9 +119,32 @@ async fn install_upgrade_rollback_history_uninstall() {
     expected.extend([
         "/persistentvolumes /hdfs-hdfs-data0-3".to_string(),
         "/persistentvolumes /hdfs-hdfs-data1-3".to_string(),
+        // The rollback shrinks the datanodes 4 -> 3, so the chart's
+        // decommission hook ran first (pre-rollback); its objects stay
+        // until its next run (uninstall removes them).
+        "/serviceaccounts hdfs/hdfs-decommission".to_string(),
+        "batch/jobs hdfs/hdfs-decommission".to_string(),
+        "rbac.authorization.k8s.io/rolebindings hdfs/hdfs-decommission".to_string(),
+        "rbac.authorization.k8s.io/roles hdfs/hdfs-decommission".to_string(),
     ]);
     expected.sort();
-    assert_eq!(workload_keys(&server), expected);
+    let mut live = workload_keys(&server);
+    // The Pod the Job started (its name has a generated suffix).
+    live.retain(|k| !k.starts_with("/pods hdfs/hdfs-decommission-"));
+    assert_eq!(live, expected);
+    assert_eq!(
+        back.release
+            .hooks
+            .iter()
+            .map(|h| format!("{} {} {}", h.event, h.object, h.phase))
+            .collect::<Vec<_>>(),
+        [
+            "pre-rollback ServiceAccount hdfs/hdfs-decommission Succeeded",
+            "pre-rollback Role hdfs/hdfs-decommission Succeeded",
+            "pre-rollback RoleBinding hdfs/hdfs-decommission Succeeded",
+            "pre-rollback Job hdfs/hdfs-decommission Succeeded",
+        ]
+    );
 
     let h = action::history(&c, "hdfs").await.unwrap();
     let summary: Vec<_> = h

@@ -127,13 +127,18 @@ async fn an_810_object_release_costs_one_request_per_changed_object() {
     // The exact counts (docs/benchmarks.md explains each). A change to
     // any of them is a change in what windlass sends: look at the summary.
     for (label, reqs, expected) in [
-        ("install", &install, 827),
-        ("no-op upgrade", &noop_reqs, 15),
-        ("one-value upgrade", &one_reqs, 21),
-        ("rollback", &back, 20),
-        // 34: one read more for the chart's test hook Pod, which uninstall
-        // deletes if an earlier `windlass test` left it.
-        ("uninstall", &gone, 34),
+        // One GET each for the chart's lookup of the running datanode
+        // StatefulSet (which decides whether the decommission hook runs).
+        ("install", &install, 828),
+        ("no-op upgrade", &noop_reqs, 16),
+        ("one-value upgrade", &one_reqs, 22),
+        // 20 + 12: every rollback runs the decommission hook (pre-rollback):
+        // four objects read and created, and the Job polled once.
+        ("rollback", &back, 32),
+        // 33 + 9: uninstall reads the chart's hook objects (the test Pod,
+        // the four of the decommission hook) and deletes those earlier runs
+        // left (the rollback's four).
+        ("uninstall", &gone, 42),
     ] {
         assert_eq!(reqs.len(), expected, "{label}\n{}", summary(reqs));
     }

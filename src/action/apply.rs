@@ -47,6 +47,8 @@ pub(super) struct Deploy {
     pub objects: Option<Vec<Value>>,
     /// The manifest's hook objects (filled with `objects`).
     pub hooks: Vec<Value>,
+    /// The cluster lookups the render made (recorded for the next one).
+    pub lookups: Vec<crate::render::lookup::LookupKey>,
 }
 
 impl Deploy {
@@ -73,6 +75,7 @@ impl Deploy {
             crds: Vec::new(),
             objects: None,
             hooks: Vec::new(),
+            lookups: history.lookups(),
         }
     }
 }
@@ -102,6 +105,10 @@ const MAX_LOOKUP_PASSES: usize = 4;
 /// against it) and `Capabilities.APIVersions` what its discovery serves.
 /// A server whose version cannot be read is an error, never a silent
 /// default.
+///
+/// `prefetch` are lookups to answer before the first render (those the
+/// last revision's templates made), so a chart whose lookups do not change
+/// renders once.
 pub async fn render_for(
     ctx: &Context,
     chart: &Chart,
@@ -109,6 +116,7 @@ pub async fn render_for(
     name: &str,
     revision: u64,
     is_install: bool,
+    prefetch: &[crate::render::lookup::LookupKey],
 ) -> Result<(render::Rendered, Value), ActionError> {
     let resolved = values::resolve(chart, user)?;
     let mut opts = RenderOptions::offline(name, &ctx.namespace);
@@ -119,6 +127,13 @@ pub async fn render_for(
     // Templates' cluster lookups: render, fetch what they asked for, render
     // again with the answers (a lookup may depend on another's answer).
     let mut known = BTreeMap::new();
+    for key in prefetch {
+        let found = ctx
+            .cluster
+            .lookup(&key.api_version, &key.kind, &key.namespace, &key.name)
+            .await?;
+        known.insert(key.clone(), found);
+    }
     let mut rendered;
     let mut passes = 0;
     loop {
@@ -128,12 +143,19 @@ pub async fn render_for(
         if rendered.lookups_wanted.is_empty() || passes == MAX_LOOKUP_PASSES {
             break;
         }
+        // An answer that is an empty map is what this render assumed:
+        // only another answer needs another render.
+        let mut changed = false;
         for key in std::mem::take(&mut rendered.lookups_wanted) {
             let found = ctx
                 .cluster
                 .lookup(&key.api_version, &key.kind, &key.namespace, &key.name)
                 .await?;
+            changed |= found != serde_json::json!({});
             known.insert(key, found);
+        }
+        if !changed {
+            break;
         }
     }
     for w in &rendered.warnings {
@@ -160,6 +182,7 @@ pub(super) fn from_render(
         .partition(ownership::is_hook);
     d.objects = Some(objects);
     d.hooks = hooks;
+    d.lookups = rendered.lookups.clone();
     d.notes = rendered.notes.unwrap_or_default();
     d.config = user.values.clone();
     d.computed = computed;
@@ -206,6 +229,7 @@ fn record(name: &str, ns: &str, d: &Deploy, status: Status, description: String)
         created: Vec::new(),
         owned: Default::default(),
         hooks: Vec::new(),
+        lookups: d.lookups.clone(),
         damaged: None,
     }
 }

@@ -129,6 +129,7 @@ pub async fn diff_upgrade_plan(
         name,
         history.next_revision(),
         !history.exists(),
+        &history.lookups(),
     )
     .await?;
     let stream = rendered.to_stream();

@@ -54,6 +54,17 @@ impl History {
         &self.records
     }
 
+    /// The cluster lookups the latest readable revision's templates made
+    /// (fetched before the next render).
+    pub fn lookups(&self) -> Vec<crate::render::lookup::LookupKey> {
+        self.records
+            .iter()
+            .rev()
+            .find(|r| r.damaged.is_none())
+            .map(|r| r.lookups.clone())
+            .unwrap_or_default()
+    }
+
     /// The records since the release was last uninstalled with
     /// `--keep-history`: its current life.
     fn current(&self) -> &[Release] {
@@ -242,6 +253,7 @@ mod tests {
             created: Vec::new(),
             owned: Default::default(),
             hooks: Vec::new(),
+            lookups: Vec::new(),
             damaged: None,
         }
     }

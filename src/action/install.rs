@@ -41,6 +41,7 @@ async fn install_deploy(
         &opts.release,
         history.next_revision(),
         true,
+        &history.lookups(),
     )
     .await?;
     let mut d = Deploy::next(

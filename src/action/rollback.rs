@@ -27,6 +27,7 @@ fn rollback_deploy(
     d.config = target.config.clone();
     d.computed = target.computed.clone();
     d.chart = target.chart.clone();
+    d.lookups = target.lookups.clone();
     d.maybe_live = history.maybe_live()?;
     Ok(d)
 }

@@ -37,6 +37,7 @@ async fn upgrade_deploy(
         &opts.release,
         history.next_revision(),
         false,
+        &history.lookups(),
     )
     .await?;
     let mut d = Deploy::next(

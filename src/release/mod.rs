@@ -137,6 +137,10 @@ pub struct Release {
     /// last run), in the order they ran, with their outcome.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<HookRun>,
+    /// The cluster lookups its templates made: fetched before the next
+    /// upgrade renders, so a chart that looks things up renders once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lookups: Vec<crate::render::lookup::LookupKey>,
     /// Set when the record could not be read (a chunk missing, bytes that
     /// do not decode): the fields then come from its labels only, and the
     /// manifest and values are empty. Never written back.
@@ -492,6 +496,7 @@ impl<'a> Store<'a> {
                     created: Vec::new(),
                     owned: Default::default(),
                     hooks: Vec::new(),
+                    lookups: Vec::new(),
                     damaged: Some(damaged),
                 })
             }
@@ -630,6 +635,7 @@ mod tests {
             created: Vec::new(),
             owned: Default::default(),
             hooks: Vec::new(),
+            lookups: Vec::new(),
             damaged: None,
         };
         let bytes = encode(&rel);

@@ -25,7 +25,9 @@ use handlebars::{
 use serde_json::{json, Value};
 
 /// One cluster lookup's arguments.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct LookupKey {
     /// `apps/v1`.
     pub api_version: String,
@@ -40,6 +42,7 @@ pub struct LookupKey {
 struct State {
     known: BTreeMap<LookupKey, Value>,
     wanted: BTreeSet<LookupKey>,
+    asked: BTreeSet<LookupKey>,
 }
 
 thread_local! {
@@ -53,16 +56,23 @@ pub(super) fn start(known: Option<&BTreeMap<LookupKey, Value>>) {
         *s.borrow_mut() = known.map(|k| State {
             known: k.clone(),
             wanted: BTreeSet::new(),
+            asked: BTreeSet::new(),
         })
     });
 }
 
-/// Ends a render: the lookups it needed and did not have.
-pub(super) fn finish() -> Vec<LookupKey> {
+/// Ends a render: the lookups it needed and did not have, and every
+/// lookup it made.
+pub(super) fn finish() -> (Vec<LookupKey>, Vec<LookupKey>) {
     STATE.with(|s| {
         s.borrow_mut()
             .take()
-            .map(|st| st.wanted.into_iter().collect())
+            .map(|st| {
+                (
+                    st.wanted.into_iter().collect(),
+                    st.asked.into_iter().collect(),
+                )
+            })
             .unwrap_or_default()
     })
 }
@@ -70,13 +80,16 @@ pub(super) fn finish() -> Vec<LookupKey> {
 fn answer(key: LookupKey) -> Value {
     STATE.with(|s| match s.borrow_mut().as_mut() {
         None => json!({}),
-        Some(st) => match st.known.get(&key) {
-            Some(v) => v.clone(),
-            None => {
-                st.wanted.insert(key);
-                json!({})
+        Some(st) => {
+            st.asked.insert(key.clone());
+            match st.known.get(&key) {
+                Some(v) => v.clone(),
+                None => {
+                    st.wanted.insert(key);
+                    json!({})
+                }
             }
-        },
+        }
     })
 }
 

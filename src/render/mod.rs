@@ -136,6 +136,9 @@ pub struct Rendered {
     /// [`RenderOptions::lookups`] did not answer (each answered with an
     /// empty map): fetch them and render again.
     pub lookups_wanted: Vec<lookup::LookupKey>,
+    /// Every cluster lookup the templates made (recorded with the
+    /// revision, so the next upgrade fetches them before rendering).
+    pub lookups: Vec<lookup::LookupKey>,
 }
 
 impl Rendered {
@@ -328,7 +331,7 @@ pub fn render(
         &mut out,
     );
     out.warnings = helpers::take_warnings();
-    out.lookups_wanted = lookup::finish();
+    (out.lookups_wanted, out.lookups) = lookup::finish();
     rendered?;
     manifest::check_duplicates(&out.manifests, &opts.namespace)?;
     manifest::check_hooks(&out.manifests)?;

@@ -23,7 +23,8 @@
       "dfs.datanode.failed.volumes.tolerated" (ternary 1 0 (gt Values.datanode.volumesPerPod 1))
       "dfs.namenode.safemode.threshold-pct" Values.hdfs.safemode.thresholdPct
       "dfs.namenode.safemode.min.datanodes" Values.hdfs.safemode.minDatanodes
-      "dfs.namenode.safemode.extension" Values.hdfs.safemode.extensionMs)
+      "dfs.namenode.safemode.extension" Values.hdfs.safemode.extensionMs
+      "dfs.hosts.exclude" (ternary "/etc/hadoop/exclude/dfs.exclude" "" Values.datanode.decommission.enabled))
     Values.hdfs.hdfsSite)}}
   <property><name>{{xmlEscape @key}}</name><value>{{xmlEscape this}}</value></property>
 {{/each}}

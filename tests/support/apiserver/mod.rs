@@ -701,7 +701,8 @@ impl TestApiServer {
     }
 
     /// Workloads report ready (and PVCs bound) `delay` after each spec
-    /// change; `None` means never.
+    /// change; `None` means never, except Jobs, which then complete at once
+    /// (see `outcome`).
     pub fn auto_ready(&self, delay: Option<Duration>) {
         self.with_store(|s| s.auto_ready = delay);
     }

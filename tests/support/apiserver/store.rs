@@ -680,7 +680,14 @@ impl Store {
                 time: now(),
                 fields: owned,
             }],
-            ready_at: self.auto_ready.map(|d| Instant::now() + d),
+            ready_at: match (self.auto_ready, t.res.plural) {
+                (Some(d), _) => Some(Instant::now() + d),
+                // A Job runs to completion at once, as if a kubelet ran its
+                // Pod (hook Jobs would otherwise hold every operation until
+                // its timeout); how it ends is `outcomes`'.
+                (None, "jobs") => Some(Instant::now()),
+                (None, _) => None,
+            },
         };
         let mut out = self.output(t.res, &stored);
         if dry_run {

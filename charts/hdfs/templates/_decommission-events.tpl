@@ -1,0 +1,1 @@
+{{#with (lookup "apps/v1" "StatefulSet" Release.Namespace (concat (include "fullname" this) "-datanode"))}}{{#if (hasKey this "spec")}}{{#if (ne spec.replicas @root.Values.datanode.replicas)}}pre-upgrade,{{/if}}{{/if}}{{else}}{{/with}}pre-rollback
