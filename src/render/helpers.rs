@@ -524,6 +524,11 @@ const PURE: &[(&str, PureFn)] = &[
         }
         Ok(Value::Object(m))
     }),
+    // Sorted (Sprig's order is random; a render must be deterministic).
+    ("keys", |c| match c.arg(0)? {
+        Value::Object(m) => Ok(Value::Array(m.keys().cloned().map(Value::String).collect())),
+        other => Err(format!("expects a map, got {other}")),
+    }),
     ("hasKey", |c| match c.arg(0)? {
         Value::Object(m) => Ok(Value::Bool(m.contains_key(&c.text(1)?))),
         other => Err(format!("expects a map as argument 1, got {other}")),

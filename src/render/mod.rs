@@ -1,6 +1,7 @@
 //! The rendering engine: Handlebars in strict mode with HTML escaping off,
 //! Helm-style context objects and helpers, and manifest splitting.
 
+mod files;
 pub mod helpers;
 pub mod lookup;
 pub mod manifest;
@@ -258,6 +259,7 @@ fn registry<'a>(chart: &Chart, prefix: &str) -> Result<(Handlebars<'a>, NameMap)
     hb.register_escape_fn(handlebars::no_escape);
     helpers::register(&mut hb);
     lookup::register(&mut hb);
+    files::register(&mut hb, &chart.files);
     let mut names = NameMap::new();
     let mut graph = BTreeMap::new();
     let mut stack: Vec<(&Chart, String)> = vec![(chart, prefix.to_string())];
