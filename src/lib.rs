@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod package;
 pub mod release;
 pub mod render;
+pub mod repo;
 pub mod values;
 pub mod yaml;
 

@@ -116,8 +116,11 @@ pub enum DiffCommand {
     Upgrade {
         /// Release name.
         release: String,
-        /// Chart directory or .tgz archive.
+        /// Chart directory, .tgz archive, or REPO/CHART from a repository.
         chart: PathBuf,
+        /// With REPO/CHART: the version, or a semver range (default: the newest stable).
+        #[arg(long, value_name = "RANGE")]
+        version: Option<String>,
         #[command(flatten)]
         values: ValuesArgs,
         /// Start from the previous revision's values.
@@ -160,12 +163,13 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
         DiffCommand::Upgrade {
             release,
             chart,
+            version,
             values,
             reuse_values,
             cluster,
             diff,
         } => {
-            let chart = windlass::chart::load(&chart)?;
+            let chart = super::load_chart(&chart, version.as_deref())?;
             let user = UserValues::load(&values.sources(sub))?;
             let mode = if reuse_values {
                 ValuesMode::Reuse

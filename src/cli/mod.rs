@@ -14,8 +14,10 @@ mod lint;
 mod list;
 mod output;
 mod package;
+mod pull;
 mod repo;
 mod rollback;
+mod search;
 mod show;
 mod status;
 mod template;
@@ -50,8 +52,12 @@ enum Command {
     Package(package::Args),
     /// Show a chart's Chart.yaml, values, schema or README.
     Show(show::Args),
-    /// Work with chart repositories.
+    /// Work with chart repositories: add, update, list, remove, index.
     Repo(repo::Args),
+    /// Search the added repositories for charts.
+    Search(search::Args),
+    /// Download a chart from a repository (verified against its digest).
+    Pull(pull::Args),
     /// Check the connection to the cluster: API server, version, namespace.
     ClusterInfo(cluster_info::Args),
     /// Install a chart as a new release in the cluster.
@@ -200,6 +206,8 @@ pub fn run() -> ExitCode {
         Command::Package(a) => package::run(a),
         Command::Show(a) => show::run(a),
         Command::Repo(a) => repo::run(a),
+        Command::Search(a) => search::run(a),
+        Command::Pull(a) => pull::run(a),
         Command::ClusterInfo(a) => cluster_info::run(a),
         Command::Install(a) => install::run(a, sub),
         Command::Upgrade(a) => upgrade::run(a, sub),
@@ -233,6 +241,43 @@ pub fn print_out(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// Loads CHART: a chart directory or archive, else `REPO/CHART` from a
+/// configured repository at `version` (a semver range; default the newest
+/// stable), downloaded and verified against the repository's digest.
+pub fn load_chart(
+    chart: &std::path::Path,
+    version: Option<&str>,
+) -> anyhow::Result<windlass::chart::Chart> {
+    let text = chart.to_string_lossy();
+    let is_ref = !chart.exists()
+        && text.split('/').count() == 2
+        && !text.starts_with('.')
+        && !text.ends_with(".tgz");
+    if !is_ref {
+        if version.is_some() {
+            eprintln!(
+                "warning: --version applies to charts from repositories; {text} is a local chart"
+            );
+        }
+        return Ok(windlass::chart::load(chart)?);
+    }
+    let paths = windlass::repo::Paths::from_env();
+    let fetched = block_on(windlass::repo::fetch_chart(&paths, &text, version))?;
+    let (path, entry) = match fetched {
+        Ok(f) => f,
+        Err(e @ windlass::repo::RepoError::UnknownRepo { .. }) => {
+            anyhow::bail!("{text}: no such chart directory or archive, and {e}")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    eprintln!(
+        "using {text} {} (sha256 {}, verified)",
+        entry.version,
+        entry.digest.trim_start_matches("sha256:")
+    );
+    Ok(windlass::chart::load(&path)?)
 }
 
 #[cfg(test)]

@@ -15,8 +15,11 @@ use super::{print_out, ValuesArgs};
 pub struct Args {
     /// Release name (Release.Name).
     pub release: String,
-    /// Chart directory or .tgz archive.
+    /// Chart directory, .tgz archive, or REPO/CHART from a repository added with `windlass repo add`.
     pub chart: PathBuf,
+    /// With REPO/CHART: the version, or a semver range such as ^1.2 (default: the newest stable).
+    #[arg(long, value_name = "RANGE")]
+    pub version: Option<String>,
     #[command(flatten)]
     pub values: ValuesArgs,
     /// Namespace to render into (Release.Namespace).
@@ -53,7 +56,7 @@ fn matches_filter(source: &str, filter: &str) -> bool {
 }
 
 pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
-    let chart = windlass::chart::load(&args.chart)?;
+    let chart = super::load_chart(&args.chart, args.version.as_deref())?;
     let user = UserValues::load(&args.values.sources(matches))?;
     let resolved = values::resolve(&chart, &user)?;
     let mut opts = RenderOptions::offline(&args.release, &args.namespace);

@@ -4,55 +4,60 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{read_limited, sha256_hex, PackageError};
 use crate::chart::{load_archive_bytes, ChartError};
 
-/// One chart version in the index.
-#[derive(Debug, Clone, Serialize)]
+/// One chart version in the index. Read leniently: indexes written by
+/// other tools leave out what they do not know.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IndexEntry {
     /// Chart API version.
+    #[serde(default)]
     pub api_version: String,
     /// Chart name.
     pub name: String,
     /// Chart version.
     pub version: String,
     /// Application version.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_version: Option<String>,
     /// Description.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Chart type.
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub chart_type: crate::chart::ChartType,
     /// Kubernetes constraint.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kube_version: Option<String>,
     /// Keywords.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,
     /// Home page.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
     /// Icon.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
     /// Deprecated.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deprecated: bool,
     /// RFC 3339 time of indexing.
+    #[serde(default)]
     pub created: String,
     /// Hex sha256 of the archive.
+    #[serde(default)]
     pub digest: String,
     /// Where to download it.
+    #[serde(default)]
     pub urls: Vec<String>,
 }
 
 /// A repository index (`index.yaml`, apiVersion v1).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Index {
     /// Always `v1`.
@@ -60,6 +65,7 @@ pub struct Index {
     /// Chart name -> versions, newest first.
     pub entries: BTreeMap<String, Vec<IndexEntry>>,
     /// RFC 3339 time of generation.
+    #[serde(default)]
     pub generated: String,
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use archive::{read_archive, read_limited, ArchiveError};
-pub use index::{index_dir, Index};
+pub use index::{index_dir, Index, IndexEntry};
 
 use crate::chart::{Chart, ChartError, ChartFile, Files};
 
