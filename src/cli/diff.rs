@@ -116,11 +116,10 @@ pub enum DiffCommand {
     Upgrade {
         /// Release name.
         release: String,
-        /// Chart directory, .tgz archive, or REPO/CHART from a repository.
+        /// Chart directory, .tgz archive, REPO/CHART, or oci://HOST/PATH/CHART.
         chart: PathBuf,
-        /// With REPO/CHART: the version, or a semver range (default: the newest stable).
-        #[arg(long, value_name = "RANGE")]
-        version: Option<String>,
+        #[command(flatten)]
+        source: super::SourceArgs,
         #[command(flatten)]
         values: ValuesArgs,
         /// Start from the previous revision's values.
@@ -163,13 +162,13 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
         DiffCommand::Upgrade {
             release,
             chart,
-            version,
+            source,
             values,
             reuse_values,
             cluster,
             diff,
         } => {
-            let chart = super::load_chart(&chart, version.as_deref())?;
+            let chart = super::load_chart(&chart, &source)?;
             let user = UserValues::load(&values.sources(sub))?;
             let mode = if reuse_values {
                 ValuesMode::Reuse

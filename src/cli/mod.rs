@@ -15,6 +15,8 @@ mod list;
 mod output;
 mod package;
 mod pull;
+mod push;
+mod registry;
 mod repo;
 mod rollback;
 mod search;
@@ -56,8 +58,12 @@ enum Command {
     Repo(repo::Args),
     /// Search the added repositories for charts.
     Search(search::Args),
-    /// Download a chart from a repository (verified against its digest).
+    /// Download a chart from a repository or an OCI registry (verified against its digest).
     Pull(pull::Args),
+    /// Push a packaged chart to an OCI registry.
+    Push(push::Args),
+    /// Log in to or out of OCI registries.
+    Registry(registry::Args),
     /// Check the connection to the cluster: API server, version, namespace.
     ClusterInfo(cluster_info::Args),
     /// Install a chart as a new release in the cluster.
@@ -208,6 +214,8 @@ pub fn run() -> ExitCode {
         Command::Repo(a) => repo::run(a),
         Command::Search(a) => search::run(a),
         Command::Pull(a) => pull::run(a),
+        Command::Push(a) => push::run(a),
+        Command::Registry(a) => registry::run(a),
         Command::ClusterInfo(a) => cluster_info::run(a),
         Command::Install(a) => install::run(a, sub),
         Command::Upgrade(a) => upgrade::run(a, sub),
@@ -243,14 +251,39 @@ pub fn print_out(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Loads CHART: a chart directory or archive, else `REPO/CHART` from a
-/// configured repository at `version` (a semver range; default the newest
-/// stable), downloaded and verified against the repository's digest.
+/// Where a chart comes from, for REPO/CHART and oci:// references.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SourceArgs {
+    /// With REPO/CHART or oci://: the version, or a semver range such as ^1.2 (default: the newest stable).
+    #[arg(long, value_name = "RANGE")]
+    pub version: Option<String>,
+    /// Talk to an OCI registry over plain HTTP (a registry without TLS, such as one on 127.0.0.1).
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+/// Loads CHART: a chart directory or archive; `oci://HOST/PATH/CHART`
+/// (`:TAG`, `@sha256:DIGEST`, or `--version`); else `REPO/CHART` from a
+/// configured repository at `--version` (a semver range; default the
+/// newest stable), downloaded and verified against the repository's
+/// digest.
 pub fn load_chart(
     chart: &std::path::Path,
-    version: Option<&str>,
+    source: &SourceArgs,
 ) -> anyhow::Result<windlass::chart::Chart> {
     let text = chart.to_string_lossy();
+    let version = source.version.as_deref();
+    let paths = windlass::repo::Paths::from_env();
+    if text.starts_with("oci://") {
+        let pulled = block_on(windlass::repo::oci::pull(
+            &paths,
+            &text,
+            version,
+            source.plain_http,
+        ))??;
+        eprintln!("using {text} {} ({}, verified)", pulled.tag, pulled.digest);
+        return Ok(windlass::chart::load(&pulled.archive)?);
+    }
     let is_ref = !chart.exists()
         && text.split('/').count() == 2
         && !text.starts_with('.')
@@ -263,7 +296,6 @@ pub fn load_chart(
         }
         return Ok(windlass::chart::load(chart)?);
     }
-    let paths = windlass::repo::Paths::from_env();
     let fetched = block_on(windlass::repo::fetch_chart(&paths, &text, version))?;
     let (path, entry) = match fetched {
         Ok(f) => f,

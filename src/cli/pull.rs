@@ -8,15 +8,14 @@ use windlass::repo::{self, Paths};
 
 use super::block_on;
 
-/// Download a chart from a repository, verified against the digest in its
-/// index, into a directory (as NAME-VERSION.tgz).
+/// Download a chart, verified against the digest in its repository's index
+/// or its OCI manifest, into a directory (as NAME-VERSION.tgz).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// REPO/CHART.
+    /// REPO/CHART, or oci://HOST/PATH/CHART[:TAG|@sha256:DIGEST].
     pub chart: String,
-    /// The version, or a semver range such as ^1.2 (default: the newest stable).
-    #[arg(long, value_name = "RANGE")]
-    pub version: Option<String>,
+    #[command(flatten)]
+    pub source: super::SourceArgs,
     /// Where to write the archive.
     #[arg(short = 'd', long, default_value = ".")]
     pub destination: PathBuf,
@@ -24,11 +23,32 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let paths = Paths::from_env();
-    let (cached, entry) = block_on(repo::fetch_chart(
-        &paths,
-        &args.chart,
-        args.version.as_deref(),
-    ))??;
+    let version = args.source.version.as_deref();
+    if args.chart.starts_with("oci://") {
+        let pulled = block_on(repo::oci::pull(
+            &paths,
+            &args.chart,
+            version,
+            args.source.plain_http,
+        ))??;
+        let chart = windlass::chart::load(&pulled.archive)?;
+        let out = args.destination.join(format!(
+            "{}-{}.tgz",
+            chart.metadata.name, chart.metadata.version
+        ));
+        std::fs::create_dir_all(&args.destination)
+            .with_context(|| format!("creating {}", args.destination.display()))?;
+        std::fs::copy(&pulled.archive, &out)
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!(
+            "Pulled {} to {} ({}, verified)",
+            args.chart,
+            out.display(),
+            pulled.digest
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (cached, entry) = block_on(repo::fetch_chart(&paths, &args.chart, version))??;
     std::fs::create_dir_all(&args.destination)
         .with_context(|| format!("creating {}", args.destination.display()))?;
     let out = args

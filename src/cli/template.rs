@@ -15,11 +15,10 @@ use super::{print_out, ValuesArgs};
 pub struct Args {
     /// Release name (Release.Name).
     pub release: String,
-    /// Chart directory, .tgz archive, or REPO/CHART from a repository added with `windlass repo add`.
+    /// Chart directory, .tgz archive, REPO/CHART from a repository added with `windlass repo add`, or oci://HOST/PATH/CHART.
     pub chart: PathBuf,
-    /// With REPO/CHART: the version, or a semver range such as ^1.2 (default: the newest stable).
-    #[arg(long, value_name = "RANGE")]
-    pub version: Option<String>,
+    #[command(flatten)]
+    pub source: super::SourceArgs,
     #[command(flatten)]
     pub values: ValuesArgs,
     /// Namespace to render into (Release.Namespace).
@@ -56,7 +55,7 @@ fn matches_filter(source: &str, filter: &str) -> bool {
 }
 
 pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
-    let chart = super::load_chart(&args.chart, args.version.as_deref())?;
+    let chart = super::load_chart(&args.chart, &args.source)?;
     let user = UserValues::load(&args.values.sources(matches))?;
     let resolved = values::resolve(&chart, &user)?;
     let mut opts = RenderOptions::offline(&args.release, &args.namespace);

@@ -16,11 +16,10 @@ use super::{block_on, output, ClusterArgs, ValuesArgs};
 pub struct Args {
     /// Release name.
     pub release: String,
-    /// Chart directory, .tgz archive, or REPO/CHART from a repository added with `windlass repo add`.
+    /// Chart directory, .tgz archive, REPO/CHART from a repository added with `windlass repo add`, or oci://HOST/PATH/CHART.
     pub chart: PathBuf,
-    /// With REPO/CHART: the version, or a semver range such as ^1.2 (default: the newest stable).
-    #[arg(long, value_name = "RANGE")]
-    pub version: Option<String>,
+    #[command(flatten)]
+    pub source: super::SourceArgs,
     #[command(flatten)]
     pub values: ValuesArgs,
     #[command(flatten)]
@@ -42,7 +41,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
-    let chart = super::load_chart(&args.chart, args.version.as_deref())?;
+    let chart = super::load_chart(&args.chart, &args.source)?;
     let user = UserValues::load(&args.values.sources(matches))?;
     let opts = args.deploy.options(&args.release, args.create_namespace);
     super::install::offline_type_check(&chart, &user, &args.release, &args.cluster)?;

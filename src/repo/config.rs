@@ -59,6 +59,32 @@ impl Paths {
     }
 }
 
+/// Writes a file readable by its owner only, through a temporary file so
+/// a crash never leaves half of it.
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
+    let io = |source| RepoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).map_err(io)?;
+        // An existing file keeps its mode on open: set it explicitly.
+        #[cfg(unix)]
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
 /// One configured repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repository {
@@ -101,34 +127,13 @@ impl RepoFile {
         }
     }
 
-    /// Writes the file readable by its owner only (it holds credentials),
-    /// through a temporary file so a crash never leaves half a list.
+    /// Writes the file readable by its owner only (it holds credentials).
     pub fn save(&self, path: &Path) -> Result<(), RepoError> {
-        let io = |source| RepoError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
         let text = serde_yaml::to_string(self).map_err(|e| RepoError::Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        let tmp = path.with_extension("yaml.tmp");
-        {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(&tmp).map_err(io)?;
-            // An existing file keeps its mode on open: set it explicitly.
-            #[cfg(unix)]
-            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                .map_err(io)?;
-            f.write_all(text.as_bytes()).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)
+        write_private(path, text.as_bytes())
     }
 
     /// The repository called `name`.

@@ -4,6 +4,7 @@
 //! verified against the index's sha256 digest, and cached by that digest.
 
 mod config;
+pub mod oci;
 
 use std::path::PathBuf;
 
@@ -113,6 +114,14 @@ pub enum RepoError {
         /// The download's.
         actual: String,
     },
+    /// An `oci://` reference that does not parse, or is no Helm chart.
+    #[error("{reference}: {message}")]
+    BadReference {
+        /// The reference.
+        reference: String,
+        /// Why.
+        message: String,
+    },
     /// The index lists no digest for the chart, so it cannot be verified.
     #[error("{chart} {version}: the repository index gives no digest, so the download cannot be verified; refusing it")]
     NoDigest {
@@ -173,7 +182,7 @@ async fn get(repo: &Repository, url: &str) -> Result<Vec<u8>, RepoError> {
         .to_vec())
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(c) = source {
@@ -228,7 +237,7 @@ fn parse_index(url: &str, bytes: &[u8]) -> Result<Index, RepoError> {
     Ok(index)
 }
 
-fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), RepoError> {
+pub(crate) fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), RepoError> {
     let io = |source| RepoError::Io {
         path: path.to_path_buf(),
         source,
@@ -356,6 +365,47 @@ fn version_of(e: &IndexEntry) -> Option<Version> {
     crate::chart::constraint::parse_lenient(&e.version).ok()
 }
 
+/// What `range` allows (`None`: any version that is no pre-release; a
+/// bare version: exactly it).
+type VersionTest = Box<dyn Fn(&Version) -> bool>;
+
+fn allows(range: Option<&str>) -> Result<VersionTest, RepoError> {
+    Ok(match range.map(str::trim) {
+        None | Some("") => Box::new(|v: &Version| v.pre.is_empty()),
+        Some(r) => match Version::parse(r.trim_start_matches('v')) {
+            Ok(exact) => Box::new(move |v: &Version| *v == exact),
+            Err(_) => {
+                let c = Constraint::parse(r).map_err(|e| RepoError::BadRange {
+                    range: r.to_string(),
+                    message: e.reason,
+                })?;
+                Box::new(move |v: &Version| c.matches(v))
+            }
+        },
+    })
+}
+
+/// The newest of `versions` that `range` allows; `None` when none does.
+pub fn choose_version(
+    versions: &[String],
+    range: Option<&str>,
+) -> Option<Result<String, RepoError>> {
+    let ok = match allows(range) {
+        Ok(f) => f,
+        Err(e) => return Some(Err(e)),
+    };
+    versions
+        .iter()
+        .filter_map(|t| {
+            crate::chart::constraint::parse_lenient(t)
+                .ok()
+                .map(|v| (v, t))
+        })
+        .filter(|(v, _)| ok(v))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, t)| Ok(t.clone()))
+}
+
 /// The newest version of `chart` that `range` allows (`None`: the newest
 /// that is no pre-release). A bare version means exactly that version.
 pub fn choose<'a>(
@@ -372,19 +422,7 @@ pub fn choose<'a>(
             repo: repo.to_string(),
             chart: chart.to_string(),
         })?;
-    let allows: Box<dyn Fn(&Version) -> bool> = match range.map(str::trim) {
-        None | Some("") => Box::new(|v: &Version| v.pre.is_empty()),
-        Some(r) => match Version::parse(r.trim_start_matches('v')) {
-            Ok(exact) => Box::new(move |v: &Version| *v == exact),
-            Err(_) => {
-                let c = Constraint::parse(r).map_err(|e| RepoError::BadRange {
-                    range: r.to_string(),
-                    message: e.reason,
-                })?;
-                Box::new(move |v: &Version| c.matches(v))
-            }
-        },
-    };
+    let allows = allows(range)?;
     versions
         .iter()
         .filter_map(|e| version_of(e).map(|v| (v, e)))
