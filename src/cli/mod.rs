@@ -26,6 +26,7 @@ mod template;
 mod test;
 mod uninstall;
 mod upgrade;
+mod verify;
 mod version;
 
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ enum Command {
     Push(push::Args),
     /// Log in to or out of OCI registries.
     Registry(registry::Args),
+    /// Verify a packaged chart against its provenance file.
+    Verify(verify::Args),
     /// Check the connection to the cluster: API server, version, namespace.
     ClusterInfo(cluster_info::Args),
     /// Install a chart as a new release in the cluster.
@@ -216,6 +219,7 @@ pub fn run() -> ExitCode {
         Command::Pull(a) => pull::run(a),
         Command::Push(a) => push::run(a),
         Command::Registry(a) => registry::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::ClusterInfo(a) => cluster_info::run(a),
         Command::Install(a) => install::run(a, sub),
         Command::Upgrade(a) => upgrade::run(a, sub),
@@ -260,6 +264,39 @@ pub struct SourceArgs {
     /// Talk to an OCI registry over plain HTTP (a registry without TLS, such as one on 127.0.0.1).
     #[arg(long)]
     pub plain_http: bool,
+    /// Refuse the chart unless its provenance file (CHART.tgz.prov) verifies against --keyring: signed by a key you trust, the archive unchanged.
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: the keys to trust (armored or binary, e.g. from `gpg --export`).
+    #[arg(long, value_name = "FILE", default_value = "~/.gnupg/pubring.gpg")]
+    pub keyring: String,
+}
+
+/// `--verify`: checks an archive against its provenance text, or fails
+/// naming what is missing or wrong.
+pub fn check_provenance(
+    source: &SourceArgs,
+    archive: &std::path::Path,
+    file_name: &str,
+    prov: Option<String>,
+    prov_name: &str,
+) -> anyhow::Result<()> {
+    use windlass::package::provenance::{verify_bytes, ProvenanceError};
+    if !source.verify {
+        return Ok(());
+    }
+    let Some(prov) = prov else {
+        return Err(ProvenanceError::Missing {
+            archive: file_name.to_string(),
+            prov: prov_name.to_string(),
+        }
+        .into());
+    };
+    let bytes = std::fs::read(archive)?;
+    let keyring = expand_home(&source.keyring);
+    let v = verify_bytes(&bytes, file_name, &prov, prov_name, &keyring)?;
+    eprintln!("verified: {file_name} signed by {}", v.signed_by.join(", "));
+    Ok(())
 }
 
 /// Loads CHART: a chart directory or archive; `oci://HOST/PATH/CHART`
@@ -282,7 +319,11 @@ pub fn load_chart(
             source.plain_http,
         ))??;
         eprintln!("using {text} {} ({}, verified)", pulled.tag, pulled.digest);
-        return Ok(windlass::chart::load(&pulled.archive)?);
+        let chart = windlass::chart::load(&pulled.archive)?;
+        let name = format!("{}-{}.tgz", chart.metadata.name, chart.metadata.version);
+        let layer = format!("{text} (provenance layer)");
+        check_provenance(source, &pulled.archive, &name, pulled.prov, &layer)?;
+        return Ok(chart);
     }
     let is_ref = !chart.exists()
         && text.split('/').count() == 2
@@ -293,6 +334,15 @@ pub fn load_chart(
             eprintln!(
                 "warning: --version applies to charts from repositories; {text} is a local chart"
             );
+        }
+        if source.verify {
+            if chart.is_dir() {
+                anyhow::bail!(
+                    "--verify needs a packaged chart (.tgz with its .prov); {text} is a directory"
+                );
+            }
+            let v = windlass::package::provenance::verify(chart, &expand_home(&source.keyring))?;
+            eprintln!("verified: {text} signed by {}", v.signed_by.join(", "));
         }
         return Ok(windlass::chart::load(chart)?);
     }
@@ -309,7 +359,25 @@ pub fn load_chart(
         entry.version,
         entry.digest.trim_start_matches("sha256:")
     );
+    if source.verify {
+        let (prov, url) = block_on(windlass::repo::fetch_provenance(&paths, &text, &entry))??;
+        let file_name = entry
+            .urls
+            .first()
+            .and_then(|u| u.rsplit('/').next())
+            .unwrap_or_default()
+            .to_string();
+        check_provenance(source, &path, &file_name, prov, &url)?;
+    }
     Ok(windlass::chart::load(&path)?)
+}
+
+/// `~/x` as `$HOME/x` (a default path written for the help text).
+pub fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,18 @@ pub struct Args {
     /// Set the chart's appVersion in the package.
     #[arg(long, value_name = "VERSION")]
     pub app_version: Option<String>,
+    /// Sign the package: write a Helm-compatible CHART.tgz.prov beside it.
+    #[arg(long, requires = "key")]
+    pub sign: bool,
+    /// With --sign: the secret key whose user ID contains NAME.
+    #[arg(long, value_name = "NAME")]
+    pub key: Option<String>,
+    /// With --sign: the OpenPGP keyring holding the secret key (armored or binary, e.g. from `gpg --export-secret-keys`).
+    #[arg(long, value_name = "FILE", default_value = "~/.gnupg/secring.gpg")]
+    pub keyring: String,
+    /// With --sign: a file holding the key's passphrase (none by default).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -71,6 +83,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             p.path.display()
         );
         println!("sha256:{}", p.digest);
+        if args.sign {
+            let passphrase = match &args.passphrase_file {
+                Some(f) => std::fs::read_to_string(f)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+                None => String::new(),
+            };
+            let prov = package::provenance::sign(
+                &p.path,
+                &super::expand_home(&args.keyring),
+                args.key.as_deref().unwrap_or_default(),
+                &passphrase,
+            )?;
+            println!("Signed: {}", prov.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

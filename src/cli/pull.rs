@@ -32,10 +32,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.source.plain_http,
         ))??;
         let chart = windlass::chart::load(&pulled.archive)?;
-        let out = args.destination.join(format!(
-            "{}-{}.tgz",
-            chart.metadata.name, chart.metadata.version
-        ));
+        let name = format!("{}-{}.tgz", chart.metadata.name, chart.metadata.version);
+        let layer = format!("{} (provenance layer)", args.chart);
+        super::check_provenance(
+            &args.source,
+            &pulled.archive,
+            &name,
+            pulled.prov.clone(),
+            &layer,
+        )?;
+        let out = args.destination.join(&name);
+        if let Some(p) = &pulled.prov {
+            std::fs::create_dir_all(&args.destination)?;
+            std::fs::write(args.destination.join(format!("{name}.prov")), p)?;
+        }
         std::fs::create_dir_all(&args.destination)
             .with_context(|| format!("creating {}", args.destination.display()))?;
         std::fs::copy(&pulled.archive, &out)
@@ -49,6 +59,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (cached, entry) = block_on(repo::fetch_chart(&paths, &args.chart, version))??;
+    let (prov, prov_url) = block_on(repo::fetch_provenance(&paths, &args.chart, &entry))??;
+    let name = format!("{}-{}.tgz", entry.name, entry.version);
+    super::check_provenance(&args.source, &cached, &name, prov.clone(), &prov_url)?;
+    if let Some(p) = &prov {
+        std::fs::create_dir_all(&args.destination)?;
+        std::fs::write(args.destination.join(format!("{name}.prov")), p)?;
+    }
     std::fs::create_dir_all(&args.destination)
         .with_context(|| format!("creating {}", args.destination.display()))?;
     let out = args

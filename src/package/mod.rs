@@ -2,6 +2,7 @@
 
 mod archive;
 mod index;
+pub mod provenance;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

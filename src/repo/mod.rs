@@ -477,6 +477,30 @@ pub async fn download(
     Ok(cached)
 }
 
+/// The provenance file of a chart version (`URL.prov`, as Helm publishes
+/// it) and its URL; `None` when the repository has none.
+pub async fn fetch_provenance(
+    paths: &Paths,
+    reference: &str,
+    entry: &IndexEntry,
+) -> Result<(Option<String>, String), RepoError> {
+    let (repo_name, _) = reference.split_once('/').unwrap_or(("", reference));
+    let file = RepoFile::load(&paths.repositories())?;
+    let repo = file.get(repo_name)?;
+    let url = format!(
+        "{}.prov",
+        join(
+            &repo.url,
+            entry.urls.first().map(String::as_str).unwrap_or_default()
+        )
+    );
+    match get(repo, &url).await {
+        Ok(b) => Ok((Some(String::from_utf8_lossy(&b).into_owned()), url)),
+        Err(RepoError::Status { status: 404, .. }) => Ok((None, url)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Resolves `repo/chart` at `range` to a verified archive in the cache;
 /// returns it with the chosen version.
 pub async fn fetch_chart(

@@ -239,6 +239,8 @@ pub struct Pulled {
     pub tag: String,
     /// The manifest's digest.
     pub digest: String,
+    /// The provenance layer's text, when the chart was pushed with one.
+    pub prov: Option<String>,
 }
 
 /// Pulls a chart: by digest when the reference has one, else by tag: the
@@ -318,10 +320,16 @@ pub async fn pull(
     }
     let archive = paths.chart(&actual);
     super::write(&archive, &layer.data)?;
+    let prov = image
+        .layers
+        .iter()
+        .find(|l| l.media_type == PROV_MEDIA_TYPE)
+        .map(|l| String::from_utf8_lossy(&l.data).into_owned());
     Ok(Pulled {
         archive,
         tag: oci_ref.tag().unwrap_or_default().to_string(),
         digest: image.digest.unwrap_or_default(),
+        prov,
     })
 }
 

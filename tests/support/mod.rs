@@ -1,3 +1,4 @@
 //! Test support shared by integration tests that need a cluster.
 pub mod apiserver;
+pub mod http;
 pub mod release;
