@@ -196,3 +196,38 @@ fn the_cli_reports_a_hostile_archive_in_one_line() {
     let out = windlass(&["lint", "evil.tgz"], dir.path());
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// The same chart packages to the same bytes in every windlass version,
+/// not only twice in one build: a dependency that switched flate2 to
+/// another deflate backend (pgp 0.16 turns on zlib-rs for the whole build)
+/// changes every package digest. The digest below is of miniz_oxide's
+/// output at the best level.
+#[test]
+fn package_bytes_do_not_change_between_builds() {
+    let mut files = windlass::chart::Files::new();
+    for (path, data) in [
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: pinned\nversion: 1.0.0\n",
+        ),
+        ("values.yaml", "replicas: 3\n"),
+        (
+            "templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pinned\ndata:\n  a: b\n",
+        ),
+    ] {
+        files.insert(
+            path.to_string(),
+            windlass::chart::ChartFile {
+                data: data.repeat(20).into_bytes(),
+                executable: false,
+            },
+        );
+    }
+    let bytes = windlass::package::archive_bytes("pinned", &files, 0).unwrap();
+    assert_eq!(
+        windlass::package::sha256_hex(&bytes),
+        "f9a53bbcd78a5f80c01817afe9ed34f8395eed56455d814ac3490728c8055e03",
+        "the package bytes changed: is flate2 still on its miniz_oxide backend? (cargo tree -e features -i flate2)"
+    );
+}

@@ -10,20 +10,25 @@ mod support;
 use std::path::Path;
 use std::process::Output;
 
-use pgp::composed::{KeyType, SecretKeyParamsBuilder};
+use pgp::types::SecretKeyTrait;
+use pgp::{KeyType, SecretKeyParamsBuilder};
 use support::http::serve;
 
 /// Writes `NAME.sec.asc` and `NAME.pub.asc` for a new signing key.
 fn keypair(dir: &Path, name: &str, user_id: &str) {
     let params = SecretKeyParamsBuilder::default()
-        .key_type(KeyType::Ed25519Legacy)
+        .key_type(KeyType::EdDSALegacy)
         .can_certify(true)
         .can_sign(true)
         .primary_user_id(user_id.into())
         .build()
         .unwrap();
     let key = params.generate(rand::thread_rng()).unwrap();
-    let signed = key.sign(rand::thread_rng(), &"".into()).unwrap();
+    let signed = key.sign(rand::thread_rng(), String::new).unwrap();
+    let public = signed
+        .public_key()
+        .sign(rand::thread_rng(), &signed, String::new)
+        .unwrap();
     std::fs::write(
         dir.join(format!("{name}.sec.asc")),
         signed.to_armored_string(None.into()).unwrap(),
@@ -31,10 +36,7 @@ fn keypair(dir: &Path, name: &str, user_id: &str) {
     .unwrap();
     std::fs::write(
         dir.join(format!("{name}.pub.asc")),
-        signed
-            .signed_public_key()
-            .to_armored_string(None.into())
-            .unwrap(),
+        public.to_armored_string(None.into()).unwrap(),
     )
     .unwrap();
 }

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use pgp::composed::{CleartextSignedMessage, PublicOrSecret, SignedPublicKey, SignedSecretKey};
-use pgp::types::Password;
+use pgp::cleartext::CleartextSignedMessage;
+use pgp::types::SecretKeyTrait;
+use pgp::{PublicOrSecret, SignedSecretKey};
 use serde::{Deserialize, Serialize};
 
 use super::sha256_hex;
@@ -116,8 +117,7 @@ fn keys(keyring: &Path) -> Result<Vec<PublicOrSecret>, ProvenanceError> {
         path: keyring.to_path_buf(),
         message,
     };
-    let (iter, _) =
-        PublicOrSecret::from_reader_many(Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
+    let (iter, _) = pgp::from_reader_many(Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
     let keys: Vec<PublicOrSecret> = iter
         .collect::<Result<_, _>>()
         .map_err(|e| bad(e.to_string()))?;
@@ -131,7 +131,7 @@ fn user_ids(details: &pgp::composed::SignedKeyDetails) -> Vec<String> {
     details
         .users
         .iter()
-        .map(|u| String::from_utf8_lossy(u.id.id()).into_owned())
+        .map(|u| u.id.id().to_string())
         .collect()
 }
 
@@ -191,13 +191,9 @@ pub fn sign(
         message,
     };
     let text = message(&bytes, &file_name).map_err(fail)?;
-    let signed = CleartextSignedMessage::sign(
-        rand::thread_rng(),
-        &text,
-        &key.primary_key,
-        &Password::from(passphrase),
-    )
-    .map_err(|e| fail(e.to_string()))?;
+    let passphrase = passphrase.to_string();
+    let signed = CleartextSignedMessage::sign(rand::thread_rng(), &text, key, || passphrase)
+        .map_err(|e| fail(e.to_string()))?;
     let armored = signed
         .to_armored_string(Default::default())
         .map_err(|e| fail(e.to_string()))?;
@@ -234,16 +230,17 @@ pub fn verify_bytes(
     };
     let (msg, _) =
         CleartextSignedMessage::from_string(prov).map_err(|e| malformed(e.to_string()))?;
-    let publics: Vec<SignedPublicKey> = keys(keyring)?
+    // Each key's primary public key, with its user IDs.
+    let publics: Vec<(pgp::packet::PublicKey, Vec<String>)> = keys(keyring)?
         .into_iter()
         .map(|k| match k {
-            PublicOrSecret::Public(p) => p,
-            PublicOrSecret::Secret(s) => s.signed_public_key(),
+            PublicOrSecret::Public(p) => (p.primary_key.clone(), user_ids(&p.details)),
+            PublicOrSecret::Secret(s) => (s.primary_key.public_key(), user_ids(&s.details)),
         })
         .collect();
-    let signer = publics
+    let (_, signer) = publics
         .iter()
-        .find(|k| msg.verify(*k).is_ok())
+        .find(|(k, _)| msg.verify(k).is_ok())
         .ok_or_else(|| ProvenanceError::Signature {
             prov: prov_name.to_string(),
             keyring: keyring.to_path_buf(),
@@ -271,7 +268,7 @@ pub fn verify_bytes(
         });
     }
     Ok(Verified {
-        signed_by: user_ids(&signer.details),
+        signed_by: signer.clone(),
         digest: actual,
     })
 }
