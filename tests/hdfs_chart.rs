@@ -495,9 +495,12 @@ fn production_safety_defaults() {
     );
     let nn = sts(&m, "namenode");
     let probes = &nn.object["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(probes["startupProbe"]["tcpSocket"]["port"], "rpc");
+    assert_eq!(probes["startupProbe"]["tcpSocket"]["port"], "http");
     assert_eq!(probes["readinessProbe"]["tcpSocket"]["port"], "rpc");
-    assert_eq!(probes["livenessProbe"]["httpGet"]["port"], "http");
+    assert_eq!(
+        probes["livenessProbe"]["exec"]["command"][1],
+        "/opt/windlass/scripts/namenode-alive.sh"
+    );
     for pdb in of_kind(&m, "PodDisruptionBudget") {
         assert_eq!(pdb.object["spec"]["maxUnavailable"], 1);
         assert!(
@@ -1119,9 +1122,9 @@ fn operational_defaults_a_hadoop_operator_expects() {
         &windlass::render::RenderOptions::offline("hdfs", "data"),
     );
     assert!(
-        lint.findings.iter().any(|f| f
-            .message
-            .contains("shorter than the namenode's startup budget (600 s)")),
+        lint.findings.iter().any(|f| f.message.contains(
+            "shorter than the namenode's startup budget (namenode.startupStallSeconds, 600 s)"
+        )),
         "{:?}",
         lint.findings
     );
@@ -1232,4 +1235,92 @@ fn the_chart_test_checks_read_back_live_replicas_and_fsck() {
     let (ok, out) = run("3", "CORRUPT");
     assert!(!ok, "{out}");
     assert!(out.contains("does not report HEALTHY"), "{out}");
+}
+
+/// The namenode's liveness follows real startup progress (issue 12 item
+/// 1): alive when RPC answers; before that while /startupProgress moves;
+/// restarted only when it has not moved for the stall budget.
+#[test]
+fn namenode_liveness_follows_startup_progress() {
+    let m = render_hdfs("hdfs", "data", &[], &[]);
+    let nn = find(&m, "StatefulSet", "-namenode");
+    let c = &nn.object["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["startupProbe"]["tcpSocket"]["port"], "http");
+    assert_eq!(
+        c["livenessProbe"]["exec"]["command"][1],
+        "/opt/windlass/scripts/namenode-alive.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alive.sh");
+    std::fs::write(&path, script("namenode-alive.sh")).unwrap();
+    let state = dir.path().join("state");
+    let closed = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let probe = |rpc: u16, http: u16| {
+        Command::new("bash")
+            .arg(&path)
+            .args([rpc.to_string(), http.to_string(), "600".into()])
+            .arg(&state)
+            .output()
+            .unwrap()
+    };
+    let progress = |pct: &str| {
+        serve(
+            format!("{{\"elapsedTime\":1200,\"percentComplete\":{pct},\"phases\":[{{\"name\":\"LoadingEdits\",\"percentComplete\":0.1}}]}}"),
+            1,
+        )
+    };
+    // RPC answers: alive.
+    let rpc = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = probe(rpc.local_addr().unwrap().port(), closed());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    drop(rpc);
+    // Starting and moving: alive, progress remembered.
+    let out = probe(closed(), progress("0.25"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(std::fs::read_to_string(&state)
+        .unwrap()
+        .starts_with("0.25 "));
+    // Not moved, but not for long: alive.
+    let out = probe(closed(), progress("0.25"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Not moved for longer than the budget (45 minutes into a replay that
+    // stopped at 25%): restarted.
+    let long_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 700;
+    std::fs::write(&state, format!("0.25 {long_ago}\n")).unwrap();
+    let out = probe(closed(), progress("0.25"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("has not moved from 0.25 for 7"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // It moved again: alive, whatever the time since the start.
+    let out = probe(closed(), progress("0.26"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Nothing answers at all.
+    let out = probe(closed(), closed());
+    assert!(!out.status.success());
 }
