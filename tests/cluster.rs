@@ -882,11 +882,11 @@ async fn cli_release_lifecycle() {
         "{o}"
     );
     assert!(
-        e.contains("revision 1: 16 to create, 0 to update, 0 unchanged, 0 to delete"),
+        e.contains("revision 1: 19 to create, 0 to update, 0 unchanged, 0 to delete"),
         "the plan summary comes first: {e}"
     );
     assert!(
-        o.contains("CHANGES: 16 created, 0 updated, 0 unchanged, 0 deleted, 0 kept"),
+        o.contains("CHANGES: 19 created, 0 updated, 0 unchanged, 0 deleted, 0 kept"),
         "{o}"
     );
 
@@ -925,7 +925,7 @@ async fn cli_release_lifecycle() {
     .await;
     let (o, e) = text(&out);
     assert!(out.status.success(), "{e}");
-    assert!(o.contains("REVISION: 2") && o.contains("3 updated"), "{o}");
+    assert!(o.contains("REVISION: 2") && o.contains("4 updated"), "{o}");
 
     let out = run(&["rollback", "hdfs", "-n", "hdfs"]).await;
     assert!(out.status.success(), "{}", text(&out).1);

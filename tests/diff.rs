@@ -223,7 +223,9 @@ async fn hdfs_values_change_touches_only_config_and_checksums() {
         [
             "hdfs/ConfigMap/hdfs-config (core): update",
             "hdfs/StatefulSet/hdfs-datanode (apps): update",
-            "hdfs/StatefulSet/hdfs-namenode (apps): update"
+            "hdfs/StatefulSet/hdfs-namenode (apps): update",
+            // It reads hdfs-site too (the namenode's checksum).
+            "hdfs/StatefulSet/hdfs-secondarynamenode (apps): update"
         ]
     );
     golden("diff-hdfs-blocksize.txt", &text);

@@ -260,7 +260,8 @@ fn poc_mode_prebinds_one_hostpath_pv_per_claim() {
             )],
         );
         let pvs = of_kind(&m, "PersistentVolume");
-        assert_eq!(pvs.len(), replicas * per_pod + 1);
+        // The namenode's and the secondary's claims, then the datanodes'.
+        assert_eq!(pvs.len(), replicas * per_pod + 2);
         let claims = expected_claims(&m);
         let mut bound = BTreeSet::new();
         for pv in &pvs {
@@ -336,7 +337,11 @@ fn dynamic_mode_renders_no_pvs_and_uses_the_storage_class() {
     );
     assert!(of_kind(&m, "PersistentVolume").is_empty());
     let claims = expected_claims(&m);
-    assert_eq!(claims.len(), 5 * 2 + 1);
+    assert_eq!(
+        claims.len(),
+        5 * 2 + 2,
+        "datanodes', the namenode's, the secondary's"
+    );
     assert!(claims.values().all(|c| c.as_deref() == Some("fast-ssd")));
     let m = render_hdfs("hdfs", "data", &[&example("minimal")], &[]);
     assert!(
@@ -1323,4 +1328,75 @@ fn namenode_liveness_follows_startup_progress() {
     // Nothing answers at all.
     let out = probe(closed(), closed());
     assert!(!out.status.success());
+}
+
+/// Checkpointing (issue 12 item 1): a SecondaryNameNode with its own claim
+/// for dfs.namenode.checkpoint.dir, the checkpoint keys in hdfs-site, a poc
+/// PV for its claim; and none of it when turned off.
+#[test]
+fn a_secondary_namenode_checkpoints_the_namespace() {
+    let m = render_hdfs(
+        "hdfs",
+        "data",
+        &["charts/hdfs/examples/poc-single-node.yaml"],
+        &[],
+    );
+    let snn = find(&m, "StatefulSet", "-secondarynamenode");
+    let spec = &snn.object["spec"];
+    assert_eq!(spec["replicas"], 1);
+    assert_eq!(
+        spec["volumeClaimTemplates"][0]["metadata"]["name"],
+        "checkpoint"
+    );
+    assert_eq!(
+        spec["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
+        "Retain"
+    );
+    let c = &spec["template"]["spec"]["containers"][0];
+    assert_eq!(
+        c["command"],
+        serde_json::json!(["hdfs", "secondarynamenode"])
+    );
+    assert!(c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["name"] == "checkpoint" && v["mountPath"] == "/hadoop/dfs/namesecondary"));
+    let site = find(&m, "ConfigMap", "-config").object["data"]["hdfs-site.xml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for key in [
+        "<name>dfs.namenode.checkpoint.dir</name><value>file:///hadoop/dfs/namesecondary/snn</value>",
+        "<name>dfs.namenode.checkpoint.period</name><value>3600</value>",
+        "<name>dfs.namenode.checkpoint.txns</name><value>1000000</value>",
+    ] {
+        assert!(site.contains(key), "{key} missing:\n{site}");
+    }
+    let pv = m
+        .iter()
+        .find(|x| x.kind == "PersistentVolume" && x.name.ends_with("-checkpoint-0"))
+        .expect("a poc PV for the checkpoint claim");
+    assert_eq!(
+        pv.object["spec"]["claimRef"]["name"],
+        "checkpoint-hdfs-secondarynamenode-0"
+    );
+    let err = common::try_render_hdfs("hdfs", "data", &[], &["secondaryNamenode.heapSize=2g"])
+        .unwrap_err();
+    assert!(err.contains("secondaryNamenode.heapSize (2g) must be smaller than secondaryNamenode.resources.limits.memory (1536Mi)"), "{err}");
+
+    let m = render_hdfs(
+        "hdfs",
+        "data",
+        &["charts/hdfs/examples/poc-single-node.yaml"],
+        &["secondaryNamenode.enabled=false"],
+    );
+    assert!(!m
+        .iter()
+        .any(|x| x.name.contains("secondarynamenode") || x.name.ends_with("-checkpoint-0")));
+    let site = find(&m, "ConfigMap", "-config").object["data"]["hdfs-site.xml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!site.contains("dfs.namenode.checkpoint.dir"), "{site}");
 }

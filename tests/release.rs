@@ -182,8 +182,8 @@ async fn install_upgrade_rollback_history_uninstall() {
     );
     assert_eq!(
         left.len(),
-        7 + 2 + 1,
-        "the chart's 7 PVs, 2 from revision 2 and the claim: {left:?}"
+        8 + 2 + 1,
+        "the chart's 8 PVs (the secondary namenode's too), 2 from revision 2 and the claim: {left:?}"
     );
     assert!(
         action::history(&c, "hdfs").await.is_err(),

@@ -1,4 +1,4 @@
-//! Requests per step for an 810-object release (the HDFS chart at 200
+//! Requests per step for an 813-object release (the HDFS chart at 200
 //! datanodes x 4 volumes in poc mode), against the test API server. Request
 //! counts are deterministic, so they are asserted; times are not (they are
 //! in docs/benchmarks.md, from `cargo bench --bench apply`).
@@ -41,7 +41,7 @@ fn summary(reqs: &[Logged]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_810_object_release_costs_one_request_per_changed_object() {
+async fn an_813_object_release_costs_one_request_per_changed_object() {
     let server = TestApiServer::start().await;
     let mut c = ctx(&server, "hdfs", 2).await;
     // No renewal during the test: counts stay deterministic.
@@ -55,7 +55,7 @@ async fn an_810_object_release_costs_one_request_per_changed_object() {
         .await
         .unwrap();
     let objects = out.lines.len();
-    assert_eq!(objects, 810);
+    assert_eq!(objects, 813);
     let install = step(from);
     assert!(
         install.len() as f64 <= 1.05 * objects as f64,
@@ -98,7 +98,10 @@ async fn an_810_object_release_costs_one_request_per_changed_object() {
     .unwrap();
     let one_reqs = step(from);
     let changed = one.lines.iter().filter(|l| l.action == "update").count();
-    assert_eq!(changed, 3, "the ConfigMap and both StatefulSets");
+    assert_eq!(
+        changed, 4,
+        "the ConfigMap and the three StatefulSets that read it"
+    );
     assert!(
         one_reqs.len() <= 30 + 2 * changed,
         "one-value upgrade: {} requests\n{}",
@@ -129,16 +132,17 @@ async fn an_810_object_release_costs_one_request_per_changed_object() {
     for (label, reqs, expected) in [
         // One GET each for the chart's lookup of the running datanode
         // StatefulSet (which decides whether the decommission hook runs).
-        ("install", &install, 828),
+        ("install", &install, 831),
         ("no-op upgrade", &noop_reqs, 16),
-        ("one-value upgrade", &one_reqs, 22),
-        // 20 + 12: every rollback runs the decommission hook (pre-rollback):
-        // four objects read and created, and the Job polled once.
-        ("rollback", &back, 32),
-        // 33 + 9: uninstall reads the chart's hook objects (the test Pod,
-        // the four of the decommission hook) and deletes those earlier runs
-        // left (the rollback's four).
-        ("uninstall", &gone, 42),
+        ("one-value upgrade", &one_reqs, 24),
+        // 22 (a dry run and an apply more for the secondary namenode's
+        // StatefulSet) + 12: every rollback runs the decommission hook
+        // (pre-rollback): four objects read and created, the Job polled once.
+        ("rollback", &back, 34),
+        // 37 (the secondary namenode's Service and StatefulSet read and
+        // deleted) + 9: the chart's hook objects read (the test Pod, the
+        // four of the decommission hook) and those the rollback left deleted.
+        ("uninstall", &gone, 46),
     ] {
         assert_eq!(reqs.len(), expected, "{label}\n{}", summary(reqs));
     }

@@ -25,6 +25,15 @@
       "dfs.namenode.safemode.min.datanodes" Values.hdfs.safemode.minDatanodes
       "dfs.namenode.safemode.extension" Values.hdfs.safemode.extensionMs
       "dfs.hosts.exclude" (ternary "/etc/hadoop/exclude/dfs.exclude" "" Values.datanode.decommission.enabled))
+    (ternary
+      (dict
+        "dfs.namenode.secondary.http-address" (concat "0.0.0.0:" Values.secondaryNamenode.ports.http)
+        "dfs.namenode.checkpoint.dir" "file:///hadoop/dfs/namesecondary/snn"
+        "dfs.namenode.checkpoint.edits.dir" "file:///hadoop/dfs/namesecondary/snn"
+        "dfs.namenode.checkpoint.period" Values.secondaryNamenode.checkpointPeriodSeconds
+        "dfs.namenode.checkpoint.txns" Values.secondaryNamenode.checkpointTxns)
+      (dict)
+      Values.secondaryNamenode.enabled)
     Values.hdfs.hdfsSite)}}
   <property><name>{{xmlEscape @key}}</name><value>{{xmlEscape this}}</value></property>
 {{/each}}
