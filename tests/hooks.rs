@@ -530,3 +530,71 @@ async fn bad_hook_annotations_fail_rendering_naming_the_template() {
     assert!(err.contains("hooked/templates/bad.yaml"), "{err}");
     assert!(err.contains("unknown hook `pre-instal`"), "{err}");
 }
+
+#[tokio::test]
+async fn a_hook_that_never_finishes_fails_at_the_timeout_and_a_failed_post_delete_is_recorded() {
+    let server = TestApiServer::start().await;
+    // Pods never finish on their own here (no auto-ready): the pre-install
+    // Pod hook waits until --timeout.
+    let c = ctx(&server, NS, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let chart = chart(dir.path());
+    let mut o = opts("r");
+    o.timeout = Duration::from_millis(300);
+    let err = action::install(&c, &chart, &values(&[], &[]), &o)
+        .await
+        .unwrap_err();
+    match err.cause() {
+        ActionError::Hook { object, reason, .. } => {
+            assert_eq!(object, "Pod hk/pre-b");
+            assert!(
+                reason.contains("did not finish within 0s (pod is Pending)"),
+                "{reason}"
+            );
+            assert!(reason.contains("raise --timeout"), "{reason}");
+        }
+        other => panic!("not a hook failure: {other}"),
+    }
+    assert!(
+        config_map(&server, NS, "main").is_null(),
+        "no chart object written"
+    );
+
+    // Installed without hooks; then the post-delete Job fails: the objects
+    // are gone, and the record says what failed instead of vanishing.
+    let mut o = opts("r");
+    o.no_hooks = true;
+    action::install(&c, &chart, &values(&[], &[]), &o)
+        .await
+        .unwrap();
+    server.outcome("del-post", false, "cleanup failed\n");
+    let err = action::uninstall(&c, "r", &UninstallOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("post-delete hook Job hk/del-post failed"),
+        "{err}"
+    );
+    assert!(
+        config_map(&server, NS, "main").is_null(),
+        "deleted before post-delete"
+    );
+    let h = action::history(&c, "r").await.unwrap();
+    assert_eq!(h.last().unwrap().status, Status::Failed);
+    assert!(
+        h.last()
+            .unwrap()
+            .description
+            .contains("run uninstall again (--no-hooks skips the hooks)"),
+        "{}",
+        h.last().unwrap().description
+    );
+    // Run again without hooks: gone.
+    let u = UninstallOptions {
+        no_hooks: true,
+        ..Default::default()
+    };
+    action::uninstall(&c, "r", &u).await.unwrap();
+    assert!(action::history(&c, "r").await.is_err());
+}
