@@ -132,6 +132,34 @@ async fn a_repository_serves_charts_by_version_range_verified_by_digest() {
     let out = env.run(&["template", "r", "demo/small"], None).await;
     assert!(text(&out).contains("version: 2.0.0"), "{}", text(&out));
 
+    // Installed into a cluster by range.
+    let server = support::apiserver::TestApiServer::start().await;
+    let kc = server.kubeconfig_path().to_str().unwrap().to_string();
+    let out = env
+        .run(
+            &[
+                "install",
+                "r",
+                "demo/small",
+                "--version",
+                "~1.2",
+                "--kubeconfig",
+                &kc,
+                "-n",
+                "repo",
+                "--create-namespace",
+            ],
+            None,
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let cm = server.object("", "configmaps", "repo", "v").unwrap();
+    assert_eq!(cm["data"]["version"], "1.2.0");
+    let out = env
+        .run(&["history", "r", "--kubeconfig", &kc, "-n", "repo"], None)
+        .await;
+    assert!(text(&out).contains("small-1.2.0"), "{}", text(&out));
+
     // The cache is keyed by digest: the same version again is not downloaded.
     let before = requests.load(Ordering::SeqCst);
     let out = env
