@@ -5,6 +5,8 @@
     (dict
       "dfs.namenode.rpc-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.rpc)
       "dfs.namenode.http-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.http)
+      "dfs.namenode.servicerpc-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.servicerpc)
+      "dfs.namenode.lifeline.rpc-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.lifeline)
       "dfs.namenode.rpc-bind-host" "0.0.0.0"
       "dfs.namenode.servicerpc-bind-host" "0.0.0.0"
       "dfs.namenode.lifeline.rpc-bind-host" "0.0.0.0"
