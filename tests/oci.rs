@@ -95,23 +95,19 @@ struct Env {
 
 impl Env {
     async fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_windlass"));
-        cmd.args(args)
-            .current_dir(self.home.path())
-            .env("WINDLASS_CONFIG_HOME", self.home.path().join("config"))
-            .env("WINDLASS_CACHE_HOME", self.home.path().join("cache"));
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
+        let home = self.home.path().to_path_buf();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            common::windlass_home(&home, &args, None)
+        })
+        .await
+        .unwrap()
     }
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::output_text(o)
 }
 
 fn package(dir: &std::path::Path, version: &str) -> std::path::PathBuf {

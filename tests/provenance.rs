@@ -58,21 +58,11 @@ fn chart(dir: &Path, version: &str) {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_windlass"))
-        .args(args)
-        .current_dir(dir)
-        .env("WINDLASS_CONFIG_HOME", dir.join("config"))
-        .env("WINDLASS_CACHE_HOME", dir.join("cache"))
-        .output()
-        .unwrap()
+    common::windlass_home(dir, args, None)
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::output_text(o)
 }
 
 #[test]

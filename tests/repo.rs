@@ -24,23 +24,12 @@ impl Env {
     }
 
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_windlass"));
-        cmd.args(args)
-            .current_dir(self.home.path())
-            .env("WINDLASS_CONFIG_HOME", self.home.path().join("config"))
-            .env("WINDLASS_CACHE_HOME", self.home.path().join("cache"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+        let home = self.home.path().to_path_buf();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let stdin = stdin.map(str::to_string);
         tokio::task::spawn_blocking(move || {
-            let mut child = cmd.spawn().unwrap();
-            if let Some(s) = stdin {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-            }
-            drop(child.stdin.take());
-            child.wait_with_output().unwrap()
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            common::windlass_home(&home, &args, stdin.as_deref())
         })
         .await
         .unwrap()
@@ -48,11 +37,7 @@ impl Env {
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::output_text(o)
 }
 
 /// Packages versions of a small chart into `dir` and indexes them.

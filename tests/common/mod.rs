@@ -116,3 +116,34 @@ fn similar_lines(expected: &str, actual: &str) -> String {
     ));
     out
 }
+
+/// Runs the windlass binary in `home` with its config and cache there
+/// (`WINDLASS_CONFIG_HOME`, `WINDLASS_CACHE_HOME`), feeding `stdin`.
+pub fn windlass_home(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .args(args)
+        .current_dir(home)
+        .env("WINDLASS_CONFIG_HOME", home.join("config"))
+        .env("WINDLASS_CACHE_HOME", home.join("cache"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the windlass binary runs");
+    if let Some(s) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(s.as_bytes())
+            .expect("stdin written");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("the windlass binary ends")
+}
+
+/// stdout then stderr, as one text.
+pub fn output_text(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
