@@ -598,3 +598,35 @@ async fn a_hook_that_never_finishes_fails_at_the_timeout_and_a_failed_post_delet
     action::uninstall(&c, "r", &u).await.unwrap();
     assert!(action::history(&c, "r").await.is_err());
 }
+
+#[tokio::test]
+async fn a_hook_never_replaces_an_object_that_is_not_the_releases() {
+    let (server, c, dir) = setup().await;
+    let chart = chart(dir.path());
+    c.cluster
+        .create(
+            &serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+        )
+        .await
+        .unwrap();
+    // Someone else's Pod with the hook's name.
+    c.cluster
+        .create(&serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "pre-b", "namespace": NS},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}))
+        .await
+        .unwrap();
+    let uid = server.object("", "pods", NS, "pre-b").unwrap()["metadata"]["uid"].clone();
+    let err = action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("pre-install hook Pod hk/pre-b failed: an object of that name exists and is not release r's"),
+        "{err}"
+    );
+    assert_eq!(
+        server.object("", "pods", NS, "pre-b").unwrap()["metadata"]["uid"],
+        uid,
+        "left alone"
+    );
+}
