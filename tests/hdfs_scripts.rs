@@ -115,30 +115,28 @@ fn format_script_formats_once_and_never_over_existing_metadata() {
 }
 
 #[test]
-fn wait_for_namenode_script_is_bounded() {
+fn wait_for_namenode_script_is_bounded_and_takes_any_namenode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wait.sh");
     std::fs::write(&path, script("wait-for-namenode.sh")).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    let ok = Command::new("bash")
-        .arg(&path)
-        .args(["127.0.0.1", &port, "5"])
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let up = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let run = |args: &[&str]| Command::new("bash").arg(&path).args(args).output().unwrap();
+    let ok = run(&["5", &up]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    // HA: the second namenode answering is enough.
+    let either = run(&["5", &down, &up]);
+    assert!(either.status.success());
+    assert!(String::from_utf8_lossy(&either.stdout).contains(&format!("namenode {up} is reachable")));
     drop(listener);
-    let closed = Command::new("bash")
-        .arg(&path)
-        .args(["127.0.0.1", &port, "1"])
-        .output()
-        .unwrap();
+    let closed = run(&["1", &up, &down]);
     assert_eq!(closed.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&closed.stderr).contains("not reachable after 1s"));
+    assert!(String::from_utf8_lossy(&closed.stderr).contains("is reachable after 1s"));
+    assert_eq!(run(&["1"]).status.code(), Some(2), "no address is a usage error");
 }
 
 /// Serves one HTTP response on a fresh port and returns the port.

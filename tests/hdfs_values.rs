@@ -171,29 +171,7 @@ fn exposing_hdfs_beyond_the_cluster_needs_an_acknowledgement_that_says_why() {
         err.contains("/security/allowUnauthenticatedExternalAccess: false is not allowed here: HDFS has no authentication here and serves WebHDFS on its web ports"),
         "{err}"
     );
-    let notes = |sets: &[&str]| {
-        let chart = windlass::chart::load(&root().join("charts/hdfs")).unwrap();
-        let user = windlass::values::UserValues::load(&windlass::values::ValueSources {
-            files: Vec::new(),
-            sets: sets
-                .iter()
-                .map(|s| windlass::values::SetFlag {
-                    kind: windlass::values::SetKind::Typed,
-                    expression: s.to_string(),
-                })
-                .collect(),
-        })
-        .unwrap();
-        let resolved = windlass::values::resolve(&chart, &user).unwrap();
-        windlass::render::render(
-            &chart,
-            &resolved,
-            &windlass::render::RenderOptions::offline("hdfs", "data"),
-        )
-        .unwrap()
-        .notes
-        .unwrap()
-    };
+    let notes = |sets: &[&str]| common::hdfs_notes(&[], sets);
     assert!(notes(&[]).contains("can act as any HDFS user"));
     assert!(notes(&[
         "namenode.service.type=NodePort",

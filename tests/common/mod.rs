@@ -39,15 +39,19 @@ pub fn render_hdfs(release: &str, namespace: &str, files: &[&str], sets: &[&str]
     try_render_hdfs(release, namespace, files, sets).expect("the hdfs chart renders")
 }
 
-/// Like [`render_hdfs`], returning the error as text.
-pub fn try_render_hdfs(
-    release: &str,
-    namespace: &str,
-    files: &[&str],
-    sets: &[&str],
-) -> Result<Vec<Manifest>, String> {
-    let chart = windlass::chart::load(&root().join("charts/hdfs")).map_err(|e| e.to_string())?;
-    let sources = ValueSources {
+/// The HDFS chart's NOTES for values files and `--set` flags.
+pub fn hdfs_notes(files: &[&str], sets: &[&str]) -> String {
+    let chart = windlass::chart::load(&root().join("charts/hdfs")).expect("the hdfs chart loads");
+    let user = UserValues::load(&value_sources(files, sets)).expect("values load");
+    let resolved = values::resolve(&chart, &user).expect("values resolve");
+    render::render(&chart, &resolved, &RenderOptions::offline("hdfs", "data"))
+        .expect("the hdfs chart renders")
+        .notes
+        .expect("the hdfs chart has NOTES")
+}
+
+fn value_sources(files: &[&str], sets: &[&str]) -> ValueSources {
+    ValueSources {
         files: files.iter().map(|f| root().join(f)).collect(),
         sets: sets
             .iter()
@@ -56,8 +60,18 @@ pub fn try_render_hdfs(
                 expression: s.to_string(),
             })
             .collect(),
-    };
-    let user = UserValues::load(&sources).map_err(|e| e.to_string())?;
+    }
+}
+
+/// Like [`render_hdfs`], returning the error as text.
+pub fn try_render_hdfs(
+    release: &str,
+    namespace: &str,
+    files: &[&str],
+    sets: &[&str],
+) -> Result<Vec<Manifest>, String> {
+    let chart = windlass::chart::load(&root().join("charts/hdfs")).map_err(|e| e.to_string())?;
+    let user = UserValues::load(&value_sources(files, sets)).map_err(|e| e.to_string())?;
     let resolved = values::resolve(&chart, &user).map_err(|e| e.to_string())?;
     let rendered = render::render(
         &chart,

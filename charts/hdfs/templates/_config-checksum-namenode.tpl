@@ -1,1 +1,1 @@
-{{sha256sum (concat (include "core-site.xml" this) (include "hdfs-site.xml" this) (include "log4j.properties" this) (include "format-namenode.sh" this))}}
+{{sha256sum (concat (include "core-site.xml" this) (include "hdfs-site.xml" this) (include "log4j.properties" this) (include "format-namenode.sh" this) (ternary (include "zkfc.sh" this) "" Values.ha.enabled))}}

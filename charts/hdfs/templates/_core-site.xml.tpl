@@ -3,9 +3,10 @@
 <configuration>
 {{#each (mergeOverwrite
     (dict
-      "fs.defaultFS" (concat "hdfs://" (include "nn-fqdn" this) ":" Values.namenode.ports.rpc)
+      "fs.defaultFS" (ternary (concat "hdfs://" Values.ha.nameservice) (concat "hdfs://" (include "nn-fqdn" this) ":" Values.namenode.ports.rpc) Values.ha.enabled)
       "hadoop.tmp.dir" "/tmp/hadoop"
       "fs.trash.interval" "1440")
+    (ternary (dict "ha.zookeeper.quorum" (include "zk-quorum" this)) (dict) Values.ha.enabled)
     Values.hdfs.coreSite)}}
   <property><name>{{xmlEscape @key}}</name><value>{{xmlEscape this}}</value></property>
 {{/each}}

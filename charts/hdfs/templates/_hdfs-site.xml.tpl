@@ -3,10 +3,6 @@
 <configuration>
 {{#each (mergeOverwrite
     (dict
-      "dfs.namenode.rpc-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.rpc)
-      "dfs.namenode.http-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.http)
-      "dfs.namenode.servicerpc-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.servicerpc)
-      "dfs.namenode.lifeline.rpc-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.lifeline)
       "dfs.namenode.rpc-bind-host" "0.0.0.0"
       "dfs.namenode.servicerpc-bind-host" "0.0.0.0"
       "dfs.namenode.lifeline.rpc-bind-host" "0.0.0.0"
@@ -29,13 +25,40 @@
       "dfs.hosts.exclude" (ternary "/etc/hadoop/exclude/dfs.exclude" "" Values.datanode.decommission.enabled))
     (ternary
       (dict
+        "dfs.nameservices" Values.ha.nameservice
+        (concat "dfs.ha.namenodes." Values.ha.nameservice) "nn0,nn1"
+        (concat "dfs.namenode.rpc-address." Values.ha.nameservice ".nn0") (concat (include "fullname" this) "-namenode-0." (include "nn-domain" this) ":" Values.namenode.ports.rpc)
+        (concat "dfs.namenode.rpc-address." Values.ha.nameservice ".nn1") (concat (include "fullname" this) "-namenode-1." (include "nn-domain" this) ":" Values.namenode.ports.rpc)
+        (concat "dfs.namenode.http-address." Values.ha.nameservice ".nn0") (concat (include "fullname" this) "-namenode-0." (include "nn-domain" this) ":" Values.namenode.ports.http)
+        (concat "dfs.namenode.http-address." Values.ha.nameservice ".nn1") (concat (include "fullname" this) "-namenode-1." (include "nn-domain" this) ":" Values.namenode.ports.http)
+        (concat "dfs.namenode.servicerpc-address." Values.ha.nameservice ".nn0") (concat (include "fullname" this) "-namenode-0." (include "nn-domain" this) ":" Values.namenode.ports.servicerpc)
+        (concat "dfs.namenode.servicerpc-address." Values.ha.nameservice ".nn1") (concat (include "fullname" this) "-namenode-1." (include "nn-domain" this) ":" Values.namenode.ports.servicerpc)
+        (concat "dfs.namenode.lifeline.rpc-address." Values.ha.nameservice ".nn0") (concat (include "fullname" this) "-namenode-0." (include "nn-domain" this) ":" Values.namenode.ports.lifeline)
+        (concat "dfs.namenode.lifeline.rpc-address." Values.ha.nameservice ".nn1") (concat (include "fullname" this) "-namenode-1." (include "nn-domain" this) ":" Values.namenode.ports.lifeline)
+        (concat "dfs.client.failover.proxy.provider." Values.ha.nameservice) "org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider"
+        "dfs.namenode.shared.edits.dir" (include "jn-quorum" this)
+        "dfs.journalnode.edits.dir" "/hadoop/dfs/journal"
+        "dfs.journalnode.rpc-address" (concat "0.0.0.0:" Values.ha.journalnode.ports.rpc)
+        "dfs.journalnode.http-address" (concat "0.0.0.0:" Values.ha.journalnode.ports.http)
+        "dfs.ha.automatic-failover.enabled" "true"
+        "dfs.ha.fencing.methods" "shell(/bin/true)"
+        "dfs.namenode.checkpoint.period" Values.secondaryNamenode.checkpointPeriodSeconds
+        "dfs.namenode.checkpoint.txns" Values.secondaryNamenode.checkpointTxns)
+      (dict
+        "dfs.namenode.rpc-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.rpc)
+        "dfs.namenode.http-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.http)
+        "dfs.namenode.servicerpc-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.servicerpc)
+        "dfs.namenode.lifeline.rpc-address" (concat (include "nn-fqdn" this) ":" Values.namenode.ports.lifeline))
+      Values.ha.enabled)
+    (ternary
+      (dict
         "dfs.namenode.secondary.http-address" (concat "0.0.0.0:" Values.secondaryNamenode.ports.http)
         "dfs.namenode.checkpoint.dir" "file:///hadoop/dfs/namesecondary/snn"
         "dfs.namenode.checkpoint.edits.dir" "file:///hadoop/dfs/namesecondary/snn"
         "dfs.namenode.checkpoint.period" Values.secondaryNamenode.checkpointPeriodSeconds
         "dfs.namenode.checkpoint.txns" Values.secondaryNamenode.checkpointTxns)
       (dict)
-      Values.secondaryNamenode.enabled)
+      (and Values.secondaryNamenode.enabled (not Values.ha.enabled)))
     Values.hdfs.hdfsSite)}}
   <property><name>{{xmlEscape @key}}</name><value>{{xmlEscape this}}</value></property>
 {{/each}}

@@ -1,0 +1,2 @@
+app.kubernetes.io/name: {{Chart.Name}}
+app.kubernetes.io/instance: {{Release.Name}}

@@ -1,0 +1,1 @@
+qjournal://{{#each (range Values.ha.journalnode.replicas) as |i|}}{{#unless @first}};{{/unless}}{{include "fullname" @root}}-journalnode-{{i}}.{{include "fullname" @root}}-journalnode.{{@root.Release.Namespace}}.svc.{{@root.Values.clusterDomain}}:{{@root.Values.ha.journalnode.ports.rpc}}{{/each}}/{{Values.ha.nameservice}}

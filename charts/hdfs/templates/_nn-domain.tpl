@@ -1,0 +1,1 @@
+{{include "fullname" this}}-namenode.{{Release.Namespace}}.svc.{{Values.clusterDomain}}

@@ -1,0 +1,1 @@
+{{#if Values.ha.zookeeper.connect}}{{Values.ha.zookeeper.connect}}{{else}}{{#each (range Values.zookeeper.replicas) as |i|}}{{#unless @first}},{{/unless}}{{include "zk-fullname" @root}}-{{i}}.{{include "zk-fullname" @root}}-headless.{{@root.Release.Namespace}}.svc.{{@root.Values.clusterDomain}}:2181{{/each}}{{/if}}
