@@ -117,7 +117,10 @@ fn ha_runs_two_namenodes_with_journalnodes_and_failover_controllers() {
 
     let notes = hdfs_notes(&[&example("ha")], &[]);
     assert!(notes.contains("fs.defaultFS = hdfs://hdfs"), "{notes}");
-    assert!(notes.contains("hdfs haadmin -getAllServiceState"), "{notes}");
+    assert!(
+        notes.contains("hdfs haadmin -getAllServiceState"),
+        "{notes}"
+    );
     assert!(!notes.contains("svc/hdfs-namenode-client"), "{notes}");
 }
 
@@ -133,8 +136,7 @@ fn the_bundled_zookeeper_is_the_quorum_the_failover_controllers_use() {
         .map(|i| {
             format!(
                 "{}-{i}.{}.data.svc.cluster.local:2181",
-                zk.name,
-                headless.name
+                zk.name, headless.name
             )
         })
         .collect();
@@ -180,7 +182,10 @@ fn the_bundled_zookeeper_is_the_quorum_the_failover_controllers_use() {
     );
     // And without HA nothing of it renders.
     let plain = render_hdfs("hdfs", "data", &[], &[]);
-    assert!(of_kind(&plain, "StatefulSet").len() == 3, "namenode, secondary, datanode");
+    assert!(
+        of_kind(&plain, "StatefulSet").len() == 3,
+        "namenode, secondary, datanode"
+    );
     assert!(plain.iter().all(|o| !o.name.contains("journalnode")));
     assert!(!config(&plain, "core-site.xml").contains_key("ha.zookeeper.quorum"));
 }
@@ -217,18 +222,38 @@ fn ha_is_refused_where_it_would_protect_nothing_or_fail_over_nowhere() {
         err.contains("/ingress/enabled: true is not allowed here: With HA an Ingress would reach the standby namenode"),
         "{err}"
     );
-    let err = try_render_hdfs("hdfs", "data", &[&example("ha")], &["ha.journalnode.replicas=2"])
-        .unwrap_err();
+    let err = try_render_hdfs(
+        "hdfs",
+        "data",
+        &[&example("ha")],
+        &["ha.journalnode.replicas=2"],
+    )
+    .unwrap_err();
     assert!(err.contains("/ha/journalnode/replicas"), "{err}");
-    let err = try_render_hdfs("hdfs", "data", &[&example("ha")], &["ha.zkfc.heapSize=512m"])
-        .unwrap_err();
+    let err = try_render_hdfs(
+        "hdfs",
+        "data",
+        &[&example("ha")],
+        &["ha.zkfc.heapSize=512m"],
+    )
+    .unwrap_err();
     assert!(
-        err.contains("ha.zkfc.heapSize (512m) must be smaller than ha.zkfc.resources.limits.memory"),
+        err.contains(
+            "ha.zkfc.heapSize (512m) must be smaller than ha.zkfc.resources.limits.memory"
+        ),
         "{err}"
     );
-    let err = try_render_hdfs("hdfs", "data", &[&example("ha")], &["zookeeper.heapSize=2g"])
-        .unwrap_err();
-    assert!(err.contains("zookeeper.heapSize (2g) must be smaller"), "{err}");
+    let err = try_render_hdfs(
+        "hdfs",
+        "data",
+        &[&example("ha")],
+        &["zookeeper.heapSize=2g"],
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("zookeeper.heapSize (2g) must be smaller"),
+        "{err}"
+    );
 }
 
 fn ha_script(name: &str) -> String {
@@ -330,29 +355,57 @@ fn an_ha_namenode_formats_only_as_namenode_0_with_every_journalnode_up_and_no_pe
     let stub = Stub::new();
     let out = stub.run(
         &format,
-        &[("HA", "true"), ("POD_NAME", "hdfs-namenode-1"), ("PEER_1", &peer_down), ("JOURNALNODES", &jn_up)],
+        &[
+            ("HA", "true"),
+            ("POD_NAME", "hdfs-namenode-1"),
+            ("PEER_1", &peer_down),
+            ("JOURNALNODES", &jn_up),
+        ],
         2,
     );
-    assert_eq!(out.status.code(), Some(124), "still waiting: {}", text(&out));
-    assert!(text(&out).contains("waiting for namenode 0"), "{}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(124),
+        "still waiting: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("waiting for namenode 0"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(stub.calls(), "");
 
     // namenode-0 waits until every JournalNode answers.
     let stub = Stub::new();
     let out = stub.run(
         &format,
-        &[("HA", "true"), ("POD_NAME", "hdfs-namenode-0"), ("PEER_0", &peer_down), ("JOURNALNODES", &format!("{jn_up} {peer_down}"))],
+        &[
+            ("HA", "true"),
+            ("POD_NAME", "hdfs-namenode-0"),
+            ("PEER_0", &peer_down),
+            ("JOURNALNODES", &format!("{jn_up} {peer_down}")),
+        ],
         2,
     );
     assert_eq!(out.status.code(), Some(124), "{}", text(&out));
-    assert!(text(&out).contains(&format!("waiting for JournalNodes: {peer_down}")), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("waiting for JournalNodes: {peer_down}")),
+        "{}",
+        text(&out)
+    );
     assert_eq!(stub.calls(), "");
 
     // Then it formats, once, never with -force.
     let stub = Stub::new();
     let out = stub.run(
         &format,
-        &[("HA", "true"), ("POD_NAME", "hdfs-namenode-0"), ("PEER_0", &peer_down), ("JOURNALNODES", &jn_up)],
+        &[
+            ("HA", "true"),
+            ("POD_NAME", "hdfs-namenode-0"),
+            ("PEER_0", &peer_down),
+            ("JOURNALNODES", &jn_up),
+        ],
         10,
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -361,7 +414,12 @@ fn an_ha_namenode_formats_only_as_namenode_0_with_every_journalnode_up_and_no_pe
     // A formatted directory is left alone, HA or not.
     let again = stub.run(
         &format,
-        &[("HA", "true"), ("POD_NAME", "hdfs-namenode-0"), ("PEER_0", &peer_down), ("JOURNALNODES", &jn_up)],
+        &[
+            ("HA", "true"),
+            ("POD_NAME", "hdfs-namenode-0"),
+            ("PEER_0", &peer_down),
+            ("JOURNALNODES", &jn_up),
+        ],
         10,
     );
     assert!(again.status.success());
@@ -382,11 +440,21 @@ fn an_ha_namenode_that_lost_its_volume_copies_from_its_peer_and_never_formats_ov
         let stub = Stub::new();
         let out = stub.run(
             &format,
-            &[("HA", "true"), ("POD_NAME", pod), ("PEER_0", &peer_up), ("PEER_1", &peer_up), ("JOURNALNODES", &jn_up)],
+            &[
+                ("HA", "true"),
+                ("POD_NAME", pod),
+                ("PEER_0", &peer_up),
+                ("PEER_1", &peer_up),
+                ("JOURNALNODES", &jn_up),
+            ],
             10,
         );
         assert!(out.status.success(), "{pod}: {}", text(&out));
-        assert_eq!(stub.calls(), "namenode -bootstrapStandby -nonInteractive\n", "{pod}");
+        assert_eq!(
+            stub.calls(),
+            "namenode -bootstrapStandby -nonInteractive\n",
+            "{pod}"
+        );
     }
 
     // namenode-0 with an empty volume while its peer is down and the
@@ -408,8 +476,16 @@ fn an_ha_namenode_that_lost_its_volume_copies_from_its_peer_and_never_formats_ov
     assert!(text(&out).contains("waits for"), "{}", text(&out));
     let calls = stub.calls();
     assert!(calls.lines().count() >= 2, "it retried: {calls}");
-    assert!(calls.lines().all(|l| l == "namenode -format -nonInteractive"), "{calls}");
-    assert!(std::fs::read_dir(stub.dir.path().join("name/nn")).unwrap().next().is_none());
+    assert!(
+        calls
+            .lines()
+            .all(|l| l == "namenode -format -nonInteractive"),
+        "{calls}"
+    );
+    assert!(std::fs::read_dir(stub.dir.path().join("name/nn"))
+        .unwrap()
+        .next()
+        .is_none());
 }
 
 #[test]
@@ -461,7 +537,11 @@ fn a_zookeeper_server_takes_its_id_from_its_ordinal_and_never_anothers_data() {
             .arg(&start)
             .env(
                 "PATH",
-                format!("{}:{}", dir.path().join("bin").display(), std::env::var("PATH").unwrap()),
+                format!(
+                    "{}:{}",
+                    dir.path().join("bin").display(),
+                    std::env::var("PATH").unwrap()
+                ),
             )
             .env("HOSTNAME", host)
             .env("ZOO_DATA_DIR", &data)
@@ -516,5 +596,59 @@ fn a_zookeeper_server_is_ready_only_while_it_serves() {
         "This ZooKeeper instance is not currently serving requests\n",
     ));
     assert!(!out.status.success());
-    assert!(!probe(closed_port().rsplit(':').next().unwrap().parse().unwrap()).status.success());
+    assert!(
+        !probe(closed_port().rsplit(':').next().unwrap().parse().unwrap())
+            .status
+            .success()
+    );
+}
+
+/// An upgrade cannot turn HA on or off for a running filesystem (the
+/// namenode StatefulSet's podManagementPolicy is immutable, and the
+/// JournalNodes would need the existing edits): the chart looks up the
+/// running namenode StatefulSet and refuses, naming the README section.
+#[test]
+fn switching_a_running_release_between_one_namenode_and_ha_is_refused() {
+    use windlass::render::lookup::LookupKey;
+    let chart = windlass::chart::load(&common::root().join("charts/hdfs")).unwrap();
+    let render = |ha: bool, live_policy: Option<&str>| {
+        let user = windlass::values::UserValues::from_value(
+            serde_json::json!({"ha": {"enabled": ha}, "zookeeper": {"enabled": ha}}),
+            "--set ha.enabled",
+        );
+        let resolved = windlass::values::resolve(&chart, &user).unwrap();
+        let mut opts = windlass::render::RenderOptions::offline("hdfs", "data");
+        let key = LookupKey {
+            api_version: "apps/v1".into(),
+            kind: "StatefulSet".into(),
+            namespace: "data".into(),
+            name: "hdfs-namenode".into(),
+        };
+        opts.lookups = Some(
+            live_policy
+                .map(|p| {
+                    (
+                        key,
+                        serde_json::json!({"metadata": {"name": "hdfs-namenode"}, "spec": {"podManagementPolicy": p}}),
+                    )
+                })
+                .into_iter()
+                .collect(),
+        );
+        windlass::render::render(&chart, &resolved, &opts).map_err(|e| e.to_string())
+    };
+    assert!(render(true, None).is_ok(), "a first install");
+    assert!(render(true, Some("Parallel")).is_ok(), "an HA upgrade");
+    assert!(
+        render(false, Some("OrderedReady")).is_ok(),
+        "a single-namenode upgrade"
+    );
+    let on = render(true, Some("OrderedReady")).unwrap_err();
+    assert!(
+        on.contains("ha.enabled=true: the running namenode StatefulSet hdfs-namenode was installed with one namenode; an upgrade cannot switch"),
+        "{on}"
+    );
+    assert!(on.contains("\"Switching to HA\""), "{on}");
+    let off = render(false, Some("Parallel")).unwrap_err();
+    assert!(off.contains("ha.enabled=false: the running namenode StatefulSet hdfs-namenode was installed with HA"), "{off}");
 }

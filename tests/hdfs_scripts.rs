@@ -127,16 +127,26 @@ fn wait_for_namenode_script_is_bounded_and_takes_any_namenode() {
     };
     let run = |args: &[&str]| Command::new("bash").arg(&path).args(args).output().unwrap();
     let ok = run(&["5", &up]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     // HA: the second namenode answering is enough.
     let either = run(&["5", &down, &up]);
     assert!(either.status.success());
-    assert!(String::from_utf8_lossy(&either.stdout).contains(&format!("namenode {up} is reachable")));
+    assert!(
+        String::from_utf8_lossy(&either.stdout).contains(&format!("namenode {up} is reachable"))
+    );
     drop(listener);
     let closed = run(&["1", &up, &down]);
     assert_eq!(closed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&closed.stderr).contains("is reachable after 1s"));
-    assert_eq!(run(&["1"]).status.code(), Some(2), "no address is a usage error");
+    assert_eq!(
+        run(&["1"]).status.code(),
+        Some(2),
+        "no address is a usage error"
+    );
 }
 
 /// Serves one HTTP response on a fresh port and returns the port.

@@ -630,3 +630,44 @@ async fn a_hook_never_replaces_an_object_that_is_not_the_releases() {
         "left alone"
     );
 }
+
+/// A re-created hook Job's failure shows its own Pod's log. The old Job's
+/// Pod carries the same `job-name` label and lingers until the garbage
+/// collector runs (paused here; under load it ran between the list and the
+/// log read, and the failure came without its log). Whatever the Pods'
+/// timestamps say, only a Pod owned by the failed Job's uid is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_hook_job_shows_its_own_pods_log_not_an_older_jobs() {
+    let (server, c, dir) = setup().await;
+    let chart = chart(dir.path());
+    action::install(&c, &chart, &values(&[], &[]), &opts("r"))
+        .await
+        .unwrap();
+    server.pause_controllers(true);
+    server.outcome("test-job", true, "all good\n");
+    let report = action::test(&c, "r", &TestOptions::default())
+        .await
+        .unwrap();
+    assert!(report.failure.is_none());
+    // The old Pod looks newest.
+    let old = server.with_store(|s| {
+        let (_, pod) = s
+            .objects
+            .iter_mut()
+            .find(|(_, p)| p.obj["metadata"]["labels"]["job-name"] == "test-job")
+            .expect("the first run's Pod");
+        pod.obj["metadata"]["creationTimestamp"] = serde_json::json!("2999-01-01T00:00:00Z");
+        pod.obj["metadata"]["name"].as_str().unwrap().to_string()
+    });
+    server.outcome("test-job", false, "no datanodes\n");
+    let report = action::test(&c, "r", &TestOptions::default())
+        .await
+        .unwrap();
+    let msg = report.failure.expect("the Job fails").to_string();
+    assert!(msg.contains("no datanodes"), "{msg}");
+    assert!(
+        !msg.contains(&old),
+        "the old Job's Pod {old} was read: {msg}"
+    );
+    server.pause_controllers(false);
+}

@@ -258,7 +258,11 @@ impl<'a> Runner<'a> {
         let name = created["metadata"]["name"].as_str().unwrap_or_default();
         let pod = match created["kind"].as_str() {
             Some("Pod") => Some(name.to_string()),
-            Some("Job") => match ctx.cluster.job_pods(&ns, name).await {
+            Some("Job") => match ctx
+                .cluster
+                .job_pods(&ns, name, created["metadata"]["uid"].as_str())
+                .await
+            {
                 Ok(pods) => pods
                     .first()
                     .and_then(|p| p["metadata"]["name"].as_str())

@@ -26,12 +26,26 @@ impl Cluster {
         self.retrying(&action, || api.logs(pod, &params)).await
     }
 
-    /// The Pods a Job started, newest first (by the `job-name` label the
-    /// Job controller sets on each of them).
-    pub async fn job_pods(&self, namespace: &str, job: &str) -> Result<Vec<Value>, ClusterError> {
+    /// The Pods this Job (by `uid`) started, newest first. The `job-name`
+    /// label finds them, but an earlier Job of the same name (a hook
+    /// re-created before its old Pods were collected) labelled its Pods
+    /// the same: only Pods owned by this Job's uid are its own.
+    pub async fn job_pods(
+        &self,
+        namespace: &str,
+        job: &str,
+        uid: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
         let mut pods = self
             .list("v1", "Pod", Some(namespace), &format!("job-name={job}"))
             .await?;
+        if let Some(uid) = uid {
+            pods.retain(|p| {
+                p["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+            });
+        }
         pods.sort_by(|a, b| {
             b["metadata"]["creationTimestamp"]
                 .as_str()

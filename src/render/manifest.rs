@@ -107,6 +107,18 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label_body)
 }
 
+/// Roles and bindings take any name that is a valid URL path segment (the
+/// API server's ValidateRBACName is path.IsValidPathSegmentName), so
+/// `system:controller:x` is valid there though it is no DNS name.
+fn is_rbac(api_version: &str) -> bool {
+    api_version.starts_with("rbac.authorization.k8s.io/")
+}
+
+/// True for a name Kubernetes accepts as one URL path segment.
+pub fn is_path_segment_name(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '%'])
+}
+
 /// True for a valid DNS-1123 label (at most 63 characters).
 pub fn is_dns1123_label(s: &str) -> bool {
     s.len() <= 63 && is_dns1123_label_body(s)
@@ -227,7 +239,14 @@ fn parse_document(
             )
         })?
         .to_string();
-    if !is_dns1123_subdomain(&name) {
+    if is_rbac(&api_version) {
+        if !is_path_segment_name(&name) {
+            return Err(err(
+                None,
+                format!("{kind} name `{name}` is not a valid name (it must not be empty, `.` or `..`, nor contain `/` or `%`)"),
+            ));
+        }
+    } else if !is_dns1123_subdomain(&name) {
         return Err(err(
             None,
             format!("{kind} name `{name}` is not a valid DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)"),
@@ -421,6 +440,28 @@ mod tests {
         assert!(check_duplicates(&all, "other").is_ok());
         let e = check_duplicates(&all, "ns").unwrap_err();
         assert!(e.message.contains("also rendered by t1"), "{e}");
+    }
+
+    #[test]
+    fn rbac_names_are_path_segments() {
+        assert!(is_path_segment_name("system:controller:job-controller"));
+        assert!(is_path_segment_name("hdfs-topology:data:hdfs"));
+        assert!(!is_path_segment_name(".."));
+        assert!(!is_path_segment_name("a/b"));
+        assert!(!is_path_segment_name("a%2f"));
+        let doc = |kind: &str, api: &str| {
+            format!("apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: system:x\n")
+        };
+        let rbac = split(
+            "t/templates/r.yaml",
+            &doc("ClusterRole", "rbac.authorization.k8s.io/v1"),
+        );
+        assert!(rbac.is_ok(), "{rbac:?}");
+        let cm = split("t/templates/c.yaml", &doc("ConfigMap", "v1"));
+        assert!(cm
+            .unwrap_err()
+            .message
+            .contains("not a valid DNS-1123 subdomain"));
     }
 
     #[test]

@@ -7,7 +7,13 @@ use windlass::render::Manifest;
 use super::find;
 
 /// The committed example values files.
-pub const EXAMPLES: &[&str] = &["poc-single-node", "production", "minimal"];
+pub const EXAMPLES: &[&str] = &[
+    "poc-single-node",
+    "production",
+    "minimal",
+    "ha",
+    "everything-on",
+];
 
 /// The path of an example values file.
 pub fn example(name: &str) -> String {

@@ -1,1 +1,1 @@
-{{sha256sum (concat (include "core-site.xml" this) (include "hdfs-site.xml" this) (include "log4j.properties" this) (include "format-namenode.sh" this) (ternary (include "zkfc.sh" this) "" Values.ha.enabled))}}
+{{sha256sum (concat (include "core-site.xml" this) (include "hdfs-site.xml" this) (include "log4j.properties" this) (include "format-namenode.sh" this) (ternary (include "zkfc.sh" this) "" Values.ha.enabled) (ternary (include "topology.py" this) "" Values.rackAwareness.enabled))}}

@@ -7,6 +7,8 @@
       "hadoop.tmp.dir" "/tmp/hadoop"
       "fs.trash.interval" "1440")
     (ternary (dict "ha.zookeeper.quorum" (include "zk-quorum" this)) (dict) Values.ha.enabled)
+    (ternary (dict "hadoop.prometheus.endpoint.enabled" "true") (dict) Values.metrics.enabled)
+    (ternary (dict "net.topology.script.file.name" "/opt/windlass/scripts/topology.py") (dict) Values.rackAwareness.enabled)
     Values.hdfs.coreSite)}}
   <property><name>{{xmlEscape @key}}</name><value>{{xmlEscape this}}</value></property>
 {{/each}}

@@ -19,6 +19,8 @@
       "dfs.datanode.http.address" (concat "0.0.0.0:" Values.datanode.ports.http)
       "dfs.datanode.ipc.address" (concat "0.0.0.0:" Values.datanode.ports.ipc)
       "dfs.datanode.failed.volumes.tolerated" (ternary 1 0 (gt Values.datanode.volumesPerPod 1))
+      "dfs.datanode.du.reserved.calculator" "org.apache.hadoop.hdfs.server.datanode.fsdataset.impl.ReservedSpaceCalculator$ReservedSpaceCalculatorPercentage"
+      "dfs.datanode.du.reserved.pct" Values.datanode.reservedPercent
       "dfs.namenode.safemode.threshold-pct" Values.hdfs.safemode.thresholdPct
       "dfs.namenode.safemode.min.datanodes" Values.hdfs.safemode.minDatanodes
       "dfs.namenode.safemode.extension" Values.hdfs.safemode.extensionMs

@@ -128,6 +128,7 @@ pub const RESOURCES: &[Res] = &[
         &["status"],
     ),
     r("", "pods", "pod", "Pod", true, &["status"]),
+    r("", "nodes", "node", "Node", false, &["status"]),
     r("", "events", "event", "Event", true, &[]),
     r(
         "apps",

@@ -81,7 +81,15 @@ fn dns1123_subdomain(s: &str) -> bool {
 
 /// Validates the object's name as the real server does for its kind.
 pub fn validate_name(res: &Res, name: &str) -> Result<(), (u16, Value)> {
+    // Roles and bindings: pkg/apis/rbac/validation's ValidateRBACName is
+    // apimachinery's path.IsValidPathSegmentName (so `system:x` is valid).
+    let rbac = res.group == "rbac.authorization.k8s.io";
     let (ok, msg) = match res.plural {
+        _ if rbac => {
+            let bad = [".", ".."].iter().find(|b| name == **b).map(|b| format!("may not be '{b}'"))
+                .or_else(|| ["/", "%"].iter().find(|b| name.contains(**b)).map(|b| format!("may not contain '{b}'")));
+            (bad.is_none(), format!("Invalid value: \"{name}\": {}", bad.unwrap_or_default()))
+        }
         "services" => (
             dns1123_label(name) && name.as_bytes()[0].is_ascii_lowercase(),
             format!("Invalid value: \"{name}\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"),
