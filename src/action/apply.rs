@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::Value;
 
 use super::hooks::{self, Runner};
-use super::ownership::{self, check_ownership, judge, objects_of, with_ownership, Verdict};
+use super::ownership::{
+    self, check_ownership, foreign, judge, objects_of, with_ownership, Verdict,
+};
 use super::phases;
 use super::session::Guard;
 use super::undo::{atomic_undo, prune_history};
@@ -314,13 +316,19 @@ fn verdict_lines(verdicts: &[Verdict]) -> Vec<Line> {
 /// terminating object would change it and then lose it.
 async fn plan_past_deletions(
     ctx: &Context,
+    name: &str,
     objects: &[Value],
     opts: &DeployOptions,
     unchanged_if: &HashMap<ObjectRef, String>,
 ) -> Result<Vec<Planned>, ActionError> {
     let plan = ctx
         .cluster
-        .plan_changes(objects, opts.force_conflicts, unchanged_if)
+        .plan_changes(
+            objects,
+            opts.force_conflicts,
+            unchanged_if,
+            &foreign(name, &ctx.namespace, opts.take_ownership),
+        )
         .await?;
     let terminating: Vec<Value> = plan
         .iter()
@@ -343,7 +351,12 @@ async fn plan_past_deletions(
     {
         Ok(()) => Ok(ctx
             .cluster
-            .plan_changes(objects, opts.force_conflicts, unchanged_if)
+            .plan_changes(
+                objects,
+                opts.force_conflicts,
+                unchanged_if,
+                &foreign(name, &ctx.namespace, opts.take_ownership),
+            )
             .await?),
         Err(ClusterError::Timeout { seconds, not_ready }) => Err(ActionError::StillDeleting {
             seconds,
@@ -466,7 +479,14 @@ pub(super) async fn dry_deploy(
             .map(|o| with_ownership(o, name, &ctx.namespace))
             .collect();
         let phases = phases::split(ctx, objects, &d.crds).await?;
-        let plan = ctx.cluster.plan(&phases.now, opts.force_conflicts).await?;
+        let plan = ctx
+            .cluster
+            .plan_for(
+                &phases.now,
+                opts.force_conflicts,
+                &foreign(name, &ctx.namespace, opts.take_ownership),
+            )
+            .await?;
         check_ownership(&plan, name, &ctx.namespace, opts.take_ownership)?;
         for crd in &d.crds {
             if ctx.cluster.get_object(crd).await?.is_none() {
@@ -531,7 +551,7 @@ pub(super) async fn deploy(
     // refuses leaves the cluster and history as they were.
     let phases = phases::split(ctx, objects, &[]).await?;
     let known = unchanged_if(history, &phases.now, name, &ctx.namespace, &d.maybe_live)?;
-    let plan = plan_past_deletions(ctx, &phases.now, opts, &known).await?;
+    let plan = plan_past_deletions(ctx, name, &phases.now, opts, &known).await?;
     check_ownership(&plan, name, &ctx.namespace, opts.take_ownership)?;
     let mut verdicts = prune_verdicts(
         ctx,

@@ -45,6 +45,16 @@ pub(super) fn owned_by(live: &Value, release: &str, namespace: &str) -> bool {
     a[RELEASE_NAME_ANNOTATION] == release && a[RELEASE_NAMESPACE_ANNOTATION] == namespace
 }
 
+/// Which live objects an apply must not touch (nor dry-run): those that
+/// are not this release's, unless it takes ownership.
+pub(super) fn foreign<'a>(
+    release: &'a str,
+    namespace: &'a str,
+    take: bool,
+) -> impl Fn(&Value) -> bool + Sync + 'a {
+    move |live| !take && !owned_by(live, release, namespace)
+}
+
 /// Who owns a live object, in words.
 fn owner_of(live: &Value) -> String {
     let a = &live["metadata"]["annotations"];

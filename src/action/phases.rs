@@ -137,7 +137,14 @@ pub(super) async fn apply_later(
         return Ok((Vec::new(), Vec::new()));
     }
     established(ctx, first, opts.timeout).await?;
-    let plan = ctx.cluster.plan(later, opts.force_conflicts).await?;
+    let plan = ctx
+        .cluster
+        .plan_for(
+            later,
+            opts.force_conflicts,
+            &super::ownership::foreign(name, &ctx.namespace, opts.take_ownership),
+        )
+        .await?;
     check_ownership(&plan, name, &ctx.namespace, opts.take_ownership)?;
     guard.check()?;
     let proceed = || guard.check().is_ok();

@@ -120,7 +120,22 @@ impl Cluster {
     /// so the server validates it (422s, immutable fields, conflicts) before
     /// anything is written, and the result is compared with the live object.
     pub async fn plan(&self, objects: &[Value], force: bool) -> Result<Vec<Planned>, ClusterError> {
-        self.plan_with(objects, force, true, &HashMap::new()).await
+        self.plan_with(objects, force, true, &HashMap::new(), &|_| false)
+            .await
+    }
+
+    /// [`Cluster::plan`], except that an existing object for which
+    /// `foreign` says true (someone else's: the caller refuses to touch it)
+    /// is not dry-run: its server-side errors (an immutable field, say)
+    /// would hide the real problem. Its `after` is the live object.
+    pub async fn plan_for(
+        &self,
+        objects: &[Value],
+        force: bool,
+        foreign: &(dyn Fn(&Value) -> bool + Sync),
+    ) -> Result<Vec<Planned>, ClusterError> {
+        self.plan_with(objects, force, true, &HashMap::new(), foreign)
+            .await
     }
 
     /// [`Cluster::plan`] at one request per object that changes:
@@ -131,13 +146,17 @@ impl Cluster {
     ///   object still carries the fields windlass owned then (the value is
     ///   their [`owned_digest`]): any write by someone else to a field
     ///   windlass owns moves that field to them, which changes the digest.
+    /// - an existing object `foreign` says is someone else's is not
+    ///   dry-run either (see [`Cluster::plan_for`]).
     pub async fn plan_changes(
         &self,
         objects: &[Value],
         force: bool,
         unchanged_if: &HashMap<ObjectRef, String>,
+        foreign: &(dyn Fn(&Value) -> bool + Sync),
     ) -> Result<Vec<Planned>, ClusterError> {
-        self.plan_with(objects, force, false, unchanged_if).await
+        self.plan_with(objects, force, false, unchanged_if, foreign)
+            .await
     }
 
     /// [`Cluster::plan`]; with `check_new` false, objects that do not exist
@@ -149,6 +168,7 @@ impl Cluster {
         force: bool,
         check_new: bool,
         unchanged_if: &HashMap<ObjectRef, String>,
+        foreign: &(dyn Fn(&Value) -> bool + Sync),
     ) -> Result<Vec<Planned>, ClusterError> {
         let mut prepared = Vec::with_capacity(objects.len());
         for o in objects {
@@ -174,6 +194,15 @@ impl Cluster {
                             object: obj,
                             namespaced: info.namespaced,
                             change: Change::Unchanged,
+                            before,
+                        });
+                    }
+                    if let Some(b) = before.as_ref().filter(|b| foreign(b)) {
+                        return Ok(Planned {
+                            after: b.clone(),
+                            object: obj,
+                            namespaced: info.namespaced,
+                            change: Change::Update,
                             before,
                         });
                     }
@@ -292,7 +321,7 @@ impl Cluster {
         opts: ApplyOptions,
     ) -> Result<ApplyReport, ClusterError> {
         let plan = self
-            .plan_with(objects, opts.force, false, &HashMap::new())
+            .plan_with(objects, opts.force, false, &HashMap::new(), &|_| false)
             .await?;
         if !opts.dry_run {
             self.execute(&plan, opts.force).await?;
