@@ -337,3 +337,134 @@ fn every_data_volume_keeps_reserved_space() {
     let err = try_render_hdfs("hdfs", "data", &[], &["datanode.reservedPercent=80"]).unwrap_err();
     assert!(err.contains("/datanode/reservedPercent"), "{err}");
 }
+
+/// A second metadata directory (issue 12 item 1): its own claim, listed in
+/// dfs.namenode.name.dir, mounted wherever the format script looks, with a
+/// poc PV pinned like the others; and the format script treats the
+/// directories as one namespace.
+#[test]
+fn a_second_name_dir_keeps_another_copy_of_the_metadata() {
+    let m = render_hdfs(
+        "hdfs",
+        "data",
+        &[&example("poc-single-node")],
+        &["namenode.persistence.extraNameDir.enabled=true"],
+    );
+    assert_eq!(
+        config(&m, "hdfs-site.xml")["dfs.namenode.name.dir"],
+        "file:///hadoop/dfs/name/nn,file:///hadoop/dfs/name2/nn"
+    );
+    let nn = sts(&m, "namenode");
+    let claims: Vec<&str> = nn.object["spec"]["volumeClaimTemplates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(claims, ["name", "name2"]);
+    let spec = &nn.object["spec"]["template"]["spec"];
+    for c in spec["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(spec["containers"].as_array().unwrap())
+    {
+        if c["name"] == "zkfc" {
+            continue;
+        }
+        assert!(
+            c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["name"] == "name2" && v["mountPath"] == "/hadoop/dfs/name2"),
+            "{} mounts name2",
+            c["name"]
+        );
+    }
+    let pv = find(&m, "PersistentVolume", "-name2-0");
+    assert_eq!(
+        pv.object["spec"]["claimRef"]["name"],
+        "name2-hdfs-namenode-0"
+    );
+    assert_eq!(
+        pv.object["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"]
+            [0]["values"][0],
+        "minikube"
+    );
+    let dynamic = render_hdfs(
+        "hdfs",
+        "data",
+        &[],
+        &[
+            "namenode.persistence.extraNameDir.enabled=true",
+            "namenode.persistence.extraNameDir.storageClassName=other-disks",
+        ],
+    );
+    assert_eq!(
+        sts(&dynamic, "namenode").object["spec"]["volumeClaimTemplates"][1]["spec"]
+            ["storageClassName"],
+        "other-disks"
+    );
+
+    // The format script: any formatted directory means the namespace
+    // exists (Hadoop refills an empty one), a stray one is refused.
+    let script = find(&m, "ConfigMap", "-scripts").object["data"]["format-namenode.sh"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(
+        bin.join("hdfs"),
+        "#!/bin/bash\necho \"$*\" >> \"$STUB_LOG\"\n",
+    )
+    .unwrap();
+    let mut perm = std::fs::metadata(bin.join("hdfs")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(bin.join("hdfs"), perm).unwrap();
+    let log = dir.path().join("calls");
+    let run = |first: &str, second: &str| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("NAME_DIR", dir.path().join(first))
+            .env("EXTRA_NAME_DIRS", dir.path().join(second))
+            .env("STUB_LOG", &log)
+            .output()
+            .unwrap()
+    };
+    let calls = || std::fs::read_to_string(&log).unwrap_or_default();
+    // The second copy survived, the first volume is new: no format.
+    std::fs::create_dir_all(dir.path().join("b/current")).unwrap();
+    std::fs::write(dir.path().join("b/current/VERSION"), "clusterID=CID-1\n").unwrap();
+    std::fs::write(dir.path().join("b/current/fsimage_0000000000000000042"), "").unwrap();
+    let out = run("a", "b");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already formatted"));
+    assert_eq!(calls(), "");
+    // A stray second directory is refused before anything is formatted.
+    std::fs::create_dir_all(dir.path().join("stray")).unwrap();
+    std::fs::write(dir.path().join("stray/leftover"), "x").unwrap();
+    let out = run("c", "stray");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(calls(), "");
+    // Both empty: one format (Hadoop formats every listed directory).
+    let out = run("d", "e");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(calls(), "namenode -format -nonInteractive\n");
+    assert!(dir.path().join("d").is_dir() && dir.path().join("e").is_dir());
+}

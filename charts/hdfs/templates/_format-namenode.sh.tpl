@@ -4,27 +4,37 @@
 # restart, a rescheduled pod or an upgrade cannot wipe the filesystem.
 set -euo pipefail
 NAME_DIR="${NAME_DIR:?NAME_DIR must be set}"
+# More dfs.namenode.name.dir entries (space-separated): Hadoop keeps a full
+# copy of the metadata in each, and fills an empty one from the others.
+EXTRA_NAME_DIRS="${EXTRA_NAME_DIRS:-}"
 # Empty: Hadoop generates a unique cluster ID.
 CLUSTER_ID="${CLUSTER_ID:-}"
+read -r -a dirs <<< "$NAME_DIR $EXTRA_NAME_DIRS"
 
-if [ -f "$NAME_DIR/current/VERSION" ]; then
-  if compgen -G "$NAME_DIR/current/fsimage_*" > /dev/null; then
-    echo "namenode metadata in $NAME_DIR is already formatted; leaving it alone"
+for dir in "${dirs[@]}"; do
+  if [ -f "$dir/current/VERSION" ] && compgen -G "$dir/current/fsimage_*" > /dev/null; then
+    echo "namenode metadata in $dir is already formatted; leaving it alone"
     exit 0
   fi
-  echo "ERROR: $NAME_DIR/current/VERSION exists but there is no fsimage:" >&2
-  echo "an earlier format was interrupted or the metadata is damaged." >&2
-  echo "Refusing to format over it. Inspect the volume; to start from scratch," >&2
-  echo "delete $NAME_DIR by hand." >&2
-  exit 1
-fi
+done
 
-if [ -d "$NAME_DIR" ] && [ -n "$(ls -A "$NAME_DIR")" ]; then
-  echo "ERROR: $NAME_DIR is not empty but has no current/VERSION; refusing to format it." >&2
-  exit 1
-fi
+for dir in "${dirs[@]}"; do
+  if [ -f "$dir/current/VERSION" ]; then
+    echo "ERROR: $dir/current/VERSION exists but there is no fsimage:" >&2
+    echo "an earlier format was interrupted or the metadata is damaged." >&2
+    echo "Refusing to format over it. Inspect the volume; to start from scratch," >&2
+    echo "delete $dir by hand." >&2
+    exit 1
+  fi
+  if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
+    echo "ERROR: $dir is not empty but has no current/VERSION; refusing to format it." >&2
+    exit 1
+  fi
+done
 
-mkdir -p "$NAME_DIR"
+for dir in "${dirs[@]}"; do
+  mkdir -p "$dir"
+done
 
 format() {
   if [ -n "$CLUSTER_ID" ]; then

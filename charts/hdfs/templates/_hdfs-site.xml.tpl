@@ -8,7 +8,7 @@
       "dfs.namenode.lifeline.rpc-bind-host" "0.0.0.0"
       "dfs.namenode.http-bind-host" "0.0.0.0"
       "dfs.namenode.https-bind-host" "0.0.0.0"
-      "dfs.namenode.name.dir" "file:///hadoop/dfs/name/nn"
+      "dfs.namenode.name.dir" (include "name-dirs" this)
       "dfs.datanode.data.dir" (include "data-dirs" this)
       "dfs.replication" (include "replication" this)
       "dfs.namenode.datanode.registration.ip-hostname-check" "false"
