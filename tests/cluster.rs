@@ -591,7 +591,7 @@ async fn apply_all_writes_each_object_once_and_nothing_when_unchanged() {
         .object("apps", "statefulsets", "hdfs", "hdfs-datanode")
         .is_some());
     assert!(server
-        .object("", "persistentvolumes", "", "hdfs-hdfs-data0-0")
+        .object("", "persistentvolumes", "", "data0-hdfs-datanode-0.hdfs")
         .is_some());
 
     let start = server.requests().len();
@@ -976,7 +976,7 @@ async fn cli_release_lifecycle() {
     assert!(out.status.success(), "{e}");
     assert!(
         o.contains("release \"hdfs\" uninstalled")
-            && o.contains("PersistentVolume hdfs-hdfs-name-0"),
+            && o.contains("PersistentVolume name-hdfs-namenode-0.hdfs"),
         "{o}"
     );
     let out = run(&["list", "-n", "hdfs", "--all", "-o", "json"]).await;

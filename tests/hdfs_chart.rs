@@ -325,8 +325,8 @@ fn dynamic_mode_renders_no_pvs_and_uses_the_storage_class() {
     let claims = expected_claims(&m);
     assert_eq!(
         claims.len(),
-        5 * 2 + 2,
-        "datanodes', the namenode's, the secondary's"
+        5 * 2 + 3,
+        "datanodes', the namenode's two, the secondary's"
     );
     assert!(claims.values().all(|c| c.as_deref() == Some("fast-ssd")));
     let m = render_hdfs("hdfs", "data", &[&example("minimal")], &[]);
@@ -341,6 +341,10 @@ fn two_releases_in_two_namespaces_never_share_pvs_or_paths() {
     let a = render_hdfs("hdfs", "team-a", &[&example("poc-single-node")], &[]);
     let b = render_hdfs("hdfs", "team-b", &[&example("poc-single-node")], &[]);
     let c = render_hdfs("other", "team-a", &[&example("poc-single-node")], &[]);
+    // Namespace and release names that join alike with '-' (the old PV
+    // names collided: a-b-c-hdfs-name-0).
+    let d = render_hdfs("c", "a-b", &[&example("poc-single-node")], &[]);
+    let e = render_hdfs("b-c", "a", &[&example("poc-single-node")], &[]);
     let names = |m: &[Manifest]| -> BTreeSet<String> {
         of_kind(m, "PersistentVolume")
             .iter()
@@ -358,7 +362,7 @@ fn two_releases_in_two_namespaces_never_share_pvs_or_paths() {
             })
             .collect()
     };
-    for (x, y) in [(&a, &b), (&a, &c), (&b, &c)] {
+    for (x, y) in [(&a, &b), (&a, &c), (&b, &c), (&d, &e)] {
         assert!(names(x).is_disjoint(&names(y)));
         assert!(paths(x).is_disjoint(&paths(y)));
         // No path is a parent of another release's path either.
@@ -743,7 +747,7 @@ fn a_secondary_namenode_checkpoints_the_namespace() {
     }
     let pv = m
         .iter()
-        .find(|x| x.kind == "PersistentVolume" && x.name.ends_with("-checkpoint-0"))
+        .find(|x| x.kind == "PersistentVolume" && x.name.starts_with("checkpoint-"))
         .expect("a poc PV for the checkpoint claim");
     assert_eq!(
         pv.object["spec"]["claimRef"]["name"],
@@ -761,7 +765,7 @@ fn a_secondary_namenode_checkpoints_the_namespace() {
     );
     assert!(!m
         .iter()
-        .any(|x| x.name.contains("secondarynamenode") || x.name.ends_with("-checkpoint-0")));
+        .any(|x| x.name.contains("secondarynamenode") || x.name.starts_with("checkpoint-")));
     let site = find(&m, "ConfigMap", "-config").object["data"]["hdfs-site.xml"]
         .as_str()
         .unwrap()

@@ -382,7 +382,10 @@ fn a_second_name_dir_keeps_another_copy_of_the_metadata() {
             c["name"]
         );
     }
-    let pv = find(&m, "PersistentVolume", "-name2-0");
+    let pv = m
+        .iter()
+        .find(|x| x.kind == "PersistentVolume" && x.name.starts_with("name2-"))
+        .expect("a poc PV for the second name claim");
     assert_eq!(
         pv.object["spec"]["claimRef"]["name"],
         "name2-hdfs-namenode-0"

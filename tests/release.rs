@@ -49,7 +49,7 @@ async fn install_upgrade_rollback_history_uninstall() {
     let installed = workload_keys(&server);
     assert_eq!(installed.len(), out.lines.len(), "{installed:?}");
     assert!(
-        installed.contains(&"/persistentvolumes /hdfs-hdfs-data1-2".to_string()),
+        installed.contains(&"/persistentvolumes /data1-hdfs-datanode-2.hdfs".to_string()),
         "{installed:?}"
     );
     let sts = server
@@ -87,7 +87,7 @@ async fn install_upgrade_rollback_history_uninstall() {
         4
     );
     assert!(server
-        .object("", "persistentvolumes", "", "hdfs-hdfs-data0-3")
+        .object("", "persistentvolumes", "", "data0-hdfs-datanode-3.hdfs")
         .is_some());
 
     let back = action::rollback(&c, "hdfs", None, &opts("hdfs"))
@@ -111,14 +111,14 @@ async fn install_upgrade_rollback_history_uninstall() {
     assert_eq!(
         kept,
         [
-            "PersistentVolume hdfs-hdfs-data1-3",
-            "PersistentVolume hdfs-hdfs-data0-3"
+            "PersistentVolume data1-hdfs-datanode-3.hdfs",
+            "PersistentVolume data0-hdfs-datanode-3.hdfs"
         ]
     );
     let mut expected = installed.clone();
     expected.extend([
-        "/persistentvolumes /hdfs-hdfs-data0-3".to_string(),
-        "/persistentvolumes /hdfs-hdfs-data1-3".to_string(),
+        "/persistentvolumes /data0-hdfs-datanode-3.hdfs".to_string(),
+        "/persistentvolumes /data1-hdfs-datanode-3.hdfs".to_string(),
         // The rollback shrinks the datanodes 4 -> 3, so the chart's
         // decommission hook ran first (pre-rollback); its objects stay
         // until its next run (uninstall removes them).

@@ -1,0 +1,2 @@
+{{!-- "true" when this release's poc PVs were created under the old names (<namespace>-<fullname>-<claim>-<ordinal>): they keep them, since a renamed PV would be a second PV for a claim already bound. Offline (template) the lookup is empty: the new names. --}}
+{{#with (lookup "v1" "PersistentVolume" "" (concat Release.Namespace "-" (include "fullname" this) "-name-0"))}}{{#if (hasKey this "spec")}}true{{/if}}{{else}}{{/with}}
