@@ -772,30 +772,3 @@ fn a_secondary_namenode_checkpoints_the_namespace() {
         .to_string();
     assert!(!site.contains("dfs.namenode.checkpoint.dir"), "{site}");
 }
-
-/// Datanode heartbeats do not queue behind client RPCs (issue 12 item 10):
-/// a service RPC and a lifeline address on the namenode's stable hostname,
-/// with their ports on the pod and the headless Service.
-#[test]
-fn datanode_heartbeats_have_their_own_rpc_queue() {
-    let m = render_hdfs("hdfs", "data", &[], &[]);
-    let site = find(&m, "ConfigMap", "-config").object["data"]["hdfs-site.xml"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let fqdn = "hdfs-namenode-0.hdfs-namenode.data.svc.cluster.local";
-    for key in [
-        format!("<name>dfs.namenode.servicerpc-address</name><value>{fqdn}:8022</value>"),
-        format!("<name>dfs.namenode.lifeline.rpc-address</name><value>{fqdn}:8050</value>"),
-    ] {
-        assert!(site.contains(&key), "{key} missing:\n{site}");
-    }
-    let nn = find(&m, "StatefulSet", "-namenode");
-    let ports: Vec<&str> = nn.object["spec"]["template"]["spec"]["containers"][0]["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
-    assert_eq!(ports, ["rpc", "http", "servicerpc", "lifeline"]);
-}

@@ -1,6 +1,7 @@
 //! The rendering engine: Handlebars in strict mode with HTML escaping off,
 //! Helm-style context objects and helpers, and manifest splitting.
 
+mod compile;
 mod files;
 pub mod helpers;
 pub mod lookup;
@@ -263,20 +264,27 @@ fn registry<'a>(chart: &Chart, prefix: &str) -> Result<(Handlebars<'a>, NameMap)
     let mut names = NameMap::new();
     let mut graph = BTreeMap::new();
     let mut stack: Vec<(&Chart, String)> = vec![(chart, prefix.to_string())];
+    let mut partials = Vec::new();
     while let Some((c, p)) = stack.pop() {
         for partial in &c.partials {
             if names.contains_key(&partial.name) {
                 continue;
             }
-            let path = format!("{p}/{}", partial.path);
-            hb.register_template_string(&partial.name, &partial.source)
-                .map_err(|e| convert_parse(e, &path))?;
-            graph.insert(partial.name.clone(), references(&partial.source));
-            names.insert(partial.name.clone(), path);
+            names.insert(partial.name.clone(), format!("{p}/{}", partial.path));
+            partials.push(partial);
         }
         for sub in c.subcharts.iter().rev() {
             stack.push((&sub.chart, format!("{p}/charts/{}", sub.chart.name())));
         }
+    }
+    let sources: Vec<(String, &str)> = partials
+        .iter()
+        .map(|p| (p.name.clone(), p.source.as_str()))
+        .collect();
+    for (partial, compiled) in partials.iter().zip(compile::compile_all(&sources)) {
+        let compiled = compiled.map_err(|e| convert_parse(e, &names[&partial.name]))?;
+        hb.register_template(&partial.name, compiled);
+        graph.insert(partial.name.clone(), references(&partial.source));
     }
     if let Some(cycle) = find_cycle(&graph) {
         return Err(RenderError::PartialCycle {
@@ -384,17 +392,20 @@ fn render_into(
     .map_err(|e| convert(e, &names, prefix))?;
 
     if chart.metadata.chart_type == ChartType::Application {
-        for t in &chart.templates {
-            let full = format!("{prefix}/{}", t.path);
-            hb.register_template_string(&full, &t.source)
-                .map_err(|e| convert_parse(e, &full))?;
+        let sources: Vec<(String, &str)> = chart
+            .templates
+            .iter()
+            .map(|t| (format!("{prefix}/{}", t.path), t.source.as_str()))
+            .collect();
+        for ((full, _), compiled) in sources.iter().zip(compile::compile_all(&sources)) {
+            hb.register_template(full, compiled.map_err(|e| convert_parse(e, full))?);
             if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
                 tm.insert("Name".into(), Value::String(full.clone()));
             }
             let text = hb
-                .render_with_context(&full, &ctx)
-                .map_err(|e| convert(e, &names, &full))?;
-            out.manifests.extend(manifest::split(&full, &text)?);
+                .render_with_context(full, &ctx)
+                .map_err(|e| convert(e, &names, full))?;
+            out.manifests.extend(manifest::split(full, &text)?);
         }
         if top {
             if let Some(n) = &chart.notes {

@@ -112,3 +112,13 @@ pub fn object_writes(server: &TestApiServer, from: usize) -> usize {
         })
         .count()
 }
+
+/// Uninstall options with a short timeout.
+pub fn uninstall_opts(keep_history: bool, wait: bool) -> windlass::action::UninstallOptions {
+    windlass::action::UninstallOptions {
+        keep_history,
+        wait,
+        timeout: std::time::Duration::from_secs(5),
+        ..Default::default()
+    }
+}
