@@ -8,7 +8,7 @@
 mod common;
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::{find, render_hdfs};
@@ -78,7 +78,7 @@ impl Setup {
         // The namenode: knows $KNOWN datanodes ($LIVE of them live), reads
         // the exclude list on -refreshNodes, reports what it excluded as
         // Decommissioned; every file has replication $MAXREP.
-        write_exec(
+        common::write_exec(
             &d.join("bin/hdfs"),
             r#"#!/bin/bash
 echo "hdfs $*" >> "$CALLS"
@@ -96,7 +96,7 @@ case "$*" in
 esac
 "#,
         );
-        write_exec(&d.join("bin/sleep"), "#!/bin/sh\nexit 0\n");
+        common::write_exec(&d.join("bin/sleep"), "#!/bin/sh\nexit 0\n");
         Setup { server, dir }
     }
 
@@ -159,13 +159,6 @@ esac
         );
         (out.status.success(), text)
     }
-}
-
-fn write_exec(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    let mut perm = std::fs::metadata(path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(path, perm).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

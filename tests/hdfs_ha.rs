@@ -6,7 +6,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Command, Output};
 
 use common::hdfs::*;
@@ -264,13 +263,6 @@ fn ha_script(name: &str) -> String {
         .to_string()
 }
 
-fn write_exec(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    let mut perm = std::fs::metadata(path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(path, perm).unwrap();
-}
-
 /// A scratch directory with a stub `hdfs` that logs its arguments and acts
 /// as Hadoop would for format and bootstrapStandby (a refused format, as
 /// with JournalNodes that hold edits, when STUB_REFUSE_FORMAT is set).
@@ -282,7 +274,7 @@ impl Stub {
     fn new() -> Stub {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("bin")).unwrap();
-        write_exec(
+        common::write_exec(
             &dir.path().join("bin/hdfs"),
             r#"#!/bin/bash
 echo "$*" >> "$STUB_LOG"
@@ -525,7 +517,7 @@ fn a_zookeeper_server_takes_its_id_from_its_ordinal_and_never_anothers_data() {
     let start = zk_script("start.sh");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("bin")).unwrap();
-    write_exec(
+    common::write_exec(
         &dir.path().join("bin/zkServer.sh"),
         "#!/bin/bash\necho \"zkServer.sh $*\"\n",
     );

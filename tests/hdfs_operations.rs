@@ -419,14 +419,10 @@ fn a_second_name_dir_keeps_another_copy_of_the_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
-    std::fs::write(
-        bin.join("hdfs"),
+    common::write_exec(
+        &bin.join("hdfs"),
         "#!/bin/bash\necho \"$*\" >> \"$STUB_LOG\"\n",
-    )
-    .unwrap();
-    let mut perm = std::fs::metadata(bin.join("hdfs")).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(bin.join("hdfs"), perm).unwrap();
+    );
     let log = dir.path().join("calls");
     let run = |first: &str, second: &str| {
         Command::new("bash")

@@ -17,13 +17,6 @@ fn script(name: &str) -> String {
         .to_string()
 }
 
-fn write_exec(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    let mut perm = std::fs::metadata(path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(path, perm).unwrap();
-}
-
 #[test]
 fn format_script_formats_once_and_never_over_existing_metadata() {
     let dir = tempfile::tempdir().unwrap();
@@ -32,7 +25,7 @@ fn format_script_formats_once_and_never_over_existing_metadata() {
     std::fs::create_dir(&bin).unwrap();
     // A stub `hdfs` that records its arguments and lays out what a real
     // format leaves behind.
-    write_exec(
+    common::write_exec(
         &bin.join("hdfs"),
         "#!/bin/bash\necho \"$*\" >> \"$STUB_LOG\"\nmkdir -p \"$NAME_DIR/current\"\ntouch \"$NAME_DIR/current/fsimage_0000000000000000000\"\necho clusterID=$5 > \"$NAME_DIR/current/VERSION\"\n",
     );
@@ -266,7 +259,7 @@ fn the_chart_test_checks_read_back_live_replicas_and_fsck() {
     std::fs::create_dir(&bin).unwrap();
     // `hdfs dfs -put` keeps the file in $STORE; fsck answers from $REPL and
     // $STATUS; `sleep` returns at once so the replica wait takes no time.
-    write_exec(
+    common::write_exec(
         &bin.join("hdfs"),
         "#!/bin/bash\ncase \"$1 $2\" in\n\
          'dfsadmin -safemode') echo 'Safe mode is OFF' ;;\n\
@@ -277,7 +270,7 @@ fn the_chart_test_checks_read_back_live_replicas_and_fsck() {
          else printf '%s 29 bytes, 1 block(s):  OK\\n0. BP-1:blk_1_1 len=29 Live_repl=%s\\n' \"$2\" \"$REPL\"; fi ;;\n\
          esac\n",
     );
-    write_exec(&bin.join("sleep"), "#!/bin/sh\nexit 0\n");
+    common::write_exec(&bin.join("sleep"), "#!/bin/sh\nexit 0\n");
     let run = |repl: &str, status: &str| {
         let out = Command::new("bash")
             .arg("-c")

@@ -163,3 +163,11 @@ pub fn windlass_home(home: &Path, args: &[&str], stdin: Option<&str>) -> Output 
 pub fn output_text(o: &Output) -> String {
     format!("{}{}", stdout(o), stderr(o))
 }
+
+/// Writes an executable script (a stub command for a script under test).
+pub fn write_exec(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let mut perm = std::fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(path, perm).unwrap();
+}
