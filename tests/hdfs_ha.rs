@@ -297,6 +297,28 @@ echo clusterID=CID-x > "$NAME_DIR/current/VERSION"
     }
 
     /// Runs a script for at most `seconds` (the HA format loop waits for ever).
+    /// Runs the format script as an HA namenode: `pod`'s peer answers (or
+    /// not) at `peer`, the JournalNodes at `journalnodes`.
+    fn format_ha(
+        &self,
+        script: &str,
+        pod: &str,
+        peer: &str,
+        journalnodes: &str,
+        extra: &[(&str, &str)],
+        seconds: u32,
+    ) -> Output {
+        let mut env = vec![
+            ("HA", "true"),
+            ("POD_NAME", pod),
+            ("PEER_0", peer),
+            ("PEER_1", peer),
+            ("JOURNALNODES", journalnodes),
+        ];
+        env.extend_from_slice(extra);
+        self.run(script, &env, seconds)
+    }
+
     fn run(&self, script: &str, env: &[(&str, &str)], seconds: u32) -> Output {
         let path = self.dir.path().join("script.sh");
         std::fs::write(&path, script).unwrap();
@@ -345,16 +367,7 @@ fn an_ha_namenode_formats_only_as_namenode_0_with_every_journalnode_up_and_no_pe
 
     // namenode-1 never formats: it waits for namenode-0.
     let stub = Stub::new();
-    let out = stub.run(
-        &format,
-        &[
-            ("HA", "true"),
-            ("POD_NAME", "hdfs-namenode-1"),
-            ("PEER_1", &peer_down),
-            ("JOURNALNODES", &jn_up),
-        ],
-        2,
-    );
+    let out = stub.format_ha(&format, "hdfs-namenode-1", &peer_down, &jn_up, &[], 2);
     assert_eq!(
         out.status.code(),
         Some(124),
@@ -370,14 +383,12 @@ fn an_ha_namenode_formats_only_as_namenode_0_with_every_journalnode_up_and_no_pe
 
     // namenode-0 waits until every JournalNode answers.
     let stub = Stub::new();
-    let out = stub.run(
+    let out = stub.format_ha(
         &format,
-        &[
-            ("HA", "true"),
-            ("POD_NAME", "hdfs-namenode-0"),
-            ("PEER_0", &peer_down),
-            ("JOURNALNODES", &format!("{jn_up} {peer_down}")),
-        ],
+        "hdfs-namenode-0",
+        &peer_down,
+        &format!("{jn_up} {peer_down}"),
+        &[],
         2,
     );
     assert_eq!(out.status.code(), Some(124), "{}", text(&out));
@@ -390,30 +401,12 @@ fn an_ha_namenode_formats_only_as_namenode_0_with_every_journalnode_up_and_no_pe
 
     // Then it formats, once, never with -force.
     let stub = Stub::new();
-    let out = stub.run(
-        &format,
-        &[
-            ("HA", "true"),
-            ("POD_NAME", "hdfs-namenode-0"),
-            ("PEER_0", &peer_down),
-            ("JOURNALNODES", &jn_up),
-        ],
-        10,
-    );
+    let out = stub.format_ha(&format, "hdfs-namenode-0", &peer_down, &jn_up, &[], 10);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(stub.calls(), "namenode -format -nonInteractive\n");
 
     // A formatted directory is left alone, HA or not.
-    let again = stub.run(
-        &format,
-        &[
-            ("HA", "true"),
-            ("POD_NAME", "hdfs-namenode-0"),
-            ("PEER_0", &peer_down),
-            ("JOURNALNODES", &jn_up),
-        ],
-        10,
-    );
+    let again = stub.format_ha(&format, "hdfs-namenode-0", &peer_down, &jn_up, &[], 10);
     assert!(again.status.success());
     assert!(text(&again).contains("already formatted"));
     assert_eq!(stub.calls().lines().count(), 1);
@@ -430,17 +423,7 @@ fn an_ha_namenode_that_lost_its_volume_copies_from_its_peer_and_never_formats_ov
     let peer_up = format!("127.0.0.1:{}", peer.local_addr().unwrap().port());
     for pod in ["hdfs-namenode-0", "hdfs-namenode-1"] {
         let stub = Stub::new();
-        let out = stub.run(
-            &format,
-            &[
-                ("HA", "true"),
-                ("POD_NAME", pod),
-                ("PEER_0", &peer_up),
-                ("PEER_1", &peer_up),
-                ("JOURNALNODES", &jn_up),
-            ],
-            10,
-        );
+        let out = stub.format_ha(&format, pod, &peer_up, &jn_up, &[], 10);
         assert!(out.status.success(), "{pod}: {}", text(&out));
         assert_eq!(
             stub.calls(),
@@ -453,15 +436,12 @@ fn an_ha_namenode_that_lost_its_volume_copies_from_its_peer_and_never_formats_ov
     // JournalNodes hold edits: Hadoop refuses the format; the script keeps
     // waiting for the peer and never forces it.
     let stub = Stub::new();
-    let out = stub.run(
+    let out = stub.format_ha(
         &format,
-        &[
-            ("HA", "true"),
-            ("POD_NAME", "hdfs-namenode-0"),
-            ("PEER_0", &closed_port()),
-            ("JOURNALNODES", &jn_up),
-            ("STUB_REFUSE_FORMAT", "1"),
-        ],
+        "hdfs-namenode-0",
+        &closed_port(),
+        &jn_up,
+        &[("STUB_REFUSE_FORMAT", "1")],
         2,
     );
     assert_eq!(out.status.code(), Some(124), "{}", text(&out));

@@ -54,19 +54,32 @@ async fn a_pv_of_the_same_name_that_is_someone_elses_is_refused_not_taken_over()
         "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
             "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "manual",
             "hostPath": {"path": "/srv/someone-elses"}}});
+    c.cluster
+        .create(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "data"}}))
+        .await
+        .unwrap();
     c.cluster.create(&theirs).await.unwrap();
     let before = server
         .object("", "persistentvolumes", "", "name-hdfs-namenode-0.data")
         .unwrap();
     let from = server.requests().len();
-    let err = action::install(
+    let poc = values(&["charts/hdfs/examples/poc-single-node.yaml"], &[]);
+    // A server dry run says the same, without dry-running it either.
+    let dry = action::install(
         &c,
         &chart,
-        &values(&["charts/hdfs/examples/poc-single-node.yaml"], &[]),
-        &opts("hdfs"),
+        &poc,
+        &action::DeployOptions {
+            dry_run: action::DryRun::Server,
+            ..opts("hdfs")
+        },
     )
     .await
     .unwrap_err();
+    assert!(matches!(dry, ActionError::NotOwned { .. }), "{dry}");
+    let err = action::install(&c, &chart, &poc, &opts("hdfs"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, ActionError::NotOwned { object, .. } if object.contains("name-hdfs-namenode-0.data")),
         "{err}"
@@ -81,7 +94,10 @@ async fn a_pv_of_the_same_name_that_is_someone_elses_is_refused_not_taken_over()
     assert_eq!(after["spec"], before["spec"]);
     let pv_requests: Vec<String> = server.requests()[from..]
         .iter()
-        .filter(|r| r.path.contains("/persistentvolumes/"))
+        .filter(|r| {
+            r.path
+                .ends_with("/persistentvolumes/name-hdfs-namenode-0.data")
+        })
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert!(
