@@ -61,4 +61,16 @@ mod tests {
         assert_eq!(out[2].as_ref().unwrap().name.as_deref(), Some("long"));
         assert_eq!(out[3].as_ref().unwrap().name.as_deref(), Some("two"));
     }
+
+    #[test]
+    fn elements_keep_their_line_and_column() {
+        // vendor/handlebars takes positions from pest's line index instead
+        // of rescanning the source; they must be what the rescan gave
+        // (a `\r\n` is one line break, a lone `\r` a column). The figures
+        // are what the published 6.4.4 gives for this source.
+        let src = "a\r\nb\n  {{x}}\r\n\r\n \r {{#if y}}{{z}}{{/if}}";
+        let t = Template::compile(src).unwrap();
+        let got: Vec<(usize, usize)> = t.mapping.iter().map(|m| (m.0, m.1)).collect();
+        assert_eq!(got, [(1, 1), (3, 3), (5, 4), (5, 4)]);
+    }
 }
