@@ -15,7 +15,7 @@ pub fn to_string(v: &Value) -> String {
     match v {
         Value::Object(m) if !m.is_empty() => map(m, 0, &mut out),
         Value::Array(a) if !a.is_empty() => seq(a, 0, &mut out),
-        other => out.push_str(&inline(other, 0)),
+        other => inline(other, 0, &mut out),
     }
     while out.ends_with('\n') {
         out.pop();
@@ -33,7 +33,7 @@ fn map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
         if i > 0 || !out.ends_with("- ") {
             pad(out, indent);
         }
-        out.push_str(&key(k));
+        key(k, out);
         out.push(':');
         value_after_key(v, indent, out);
     }
@@ -51,7 +51,7 @@ fn value_after_key(v: &Value, indent: usize, out: &mut String) {
         }
         other => {
             out.push(' ');
-            out.push_str(&inline(other, indent + 2));
+            inline(other, indent + 2, out);
             out.push('\n');
         }
     }
@@ -68,7 +68,7 @@ fn seq(items: &[Value], indent: usize, out: &mut String) {
                 seq(a, indent + 2, out);
             }
             other => {
-                out.push_str(&inline(other, indent + 2));
+                inline(other, indent + 2, out);
                 out.push('\n');
             }
         }
@@ -77,69 +77,78 @@ fn seq(items: &[Value], indent: usize, out: &mut String) {
 
 /// A scalar (or empty collection) on the current line; a multi-line string
 /// continues as a literal block indented to `block_indent`.
-fn inline(v: &Value, block_indent: usize) -> String {
+fn inline(v: &Value, block_indent: usize, out: &mut String) {
     match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => number(n),
-        Value::String(s) => string(s, block_indent),
-        Value::Array(_) => "[]".into(),
-        Value::Object(_) => "{}".into(),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => number(n, out),
+        Value::String(s) => string(s, block_indent, out),
+        Value::Array(_) => out.push_str("[]"),
+        Value::Object(_) => out.push_str("{}"),
     }
 }
 
 /// Numbers as go-yaml v2 reads them back: an exponent needs its sign.
-fn number(n: &serde_json::Number) -> String {
+fn number(n: &serde_json::Number, out: &mut String) {
     let s = n.to_string();
     match s.find(['e', 'E']) {
         Some(i) if !s[i + 1..].starts_with(['+', '-']) => {
-            format!("{}e+{}", &s[..i], &s[i + 1..])
+            out.push_str(&s[..i]);
+            out.push_str("e+");
+            out.push_str(&s[i + 1..]);
         }
-        _ => s,
+        _ => out.push_str(&s),
     }
 }
 
-fn key(k: &str) -> String {
+fn key(k: &str, out: &mut String) {
     if plain_safe(k) {
-        k.to_string()
+        out.push_str(k);
     } else {
-        quoted(k)
+        quoted(k, out);
     }
 }
 
-fn string(s: &str, block_indent: usize) -> String {
+fn string(s: &str, block_indent: usize, out: &mut String) {
     if plain_safe(s) {
-        return s.to_string();
+        out.push_str(s);
+        return;
     }
     if s.contains('\n') && literal_safe(s) {
         let body = s.trim_end_matches('\n');
         let trailing = s.len() - body.len();
-        let chomp = match trailing {
-            0 => "-",
-            1 => "",
-            _ => "+",
-        };
-        let mut out = format!("|{chomp}");
-        let lines: Vec<&str> = if trailing > 1 {
-            s[..s.len() - 1].split('\n').collect()
+        out.push_str(match trailing {
+            0 => "|-",
+            1 => "|",
+            _ => "|+",
+        });
+        let lines = if trailing > 1 {
+            &s[..s.len() - 1]
         } else {
-            body.split('\n').collect()
+            body
         };
-        for line in lines {
+        for line in lines.split('\n') {
             out.push('\n');
             if !line.is_empty() {
-                out.extend(std::iter::repeat_n(' ', block_indent));
+                pad(out, block_indent);
                 out.push_str(line);
             }
         }
-        return out;
+        return;
     }
-    quoted(s)
+    quoted(s, out);
 }
 
-fn quoted(s: &str) -> String {
+fn quoted(s: &str, out: &mut String) {
     // JSON string syntax is valid YAML double-quoted syntax.
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+    match serde_json::to_string(s) {
+        Ok(q) => out.push_str(&q),
+        Err(_) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+    }
 }
 
 /// Whether a literal block can carry the string exactly.
@@ -164,10 +173,22 @@ fn plain_safe(s: &str) -> bool {
     if s.ends_with(char::is_whitespace) || s.ends_with(':') {
         return false;
     }
-    if s.contains(": ") || s.contains(" #") || s.contains(":\t") || s.contains("\t#") {
-        return false;
+    // One pass over the bytes for `: `, ` #` and control characters (a tab
+    // is one, so `:\t` and `\t#` are covered); other characters are
+    // checked as characters only when there are any.
+    let b = s.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        let bad = match c {
+            b':' => b.get(i + 1) == Some(&b' '),
+            b'#' => i > 0 && b[i - 1] == b' ',
+            0x00..=0x1f | 0x7f => true,
+            _ => false,
+        };
+        if bad {
+            return false;
+        }
     }
-    if s.chars().any(|c| c.is_control() || c == '\u{feff}') {
+    if !s.is_ascii() && s.chars().any(|c| c.is_control() || c == '\u{feff}') {
         return false;
     }
     plain_reads_as_string(s)

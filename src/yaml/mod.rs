@@ -106,9 +106,9 @@ enum Frame {
     },
     Map {
         anchor: usize,
+        /// Keys written explicitly: merged maps are applied at the end, so
+        /// a key found here was written twice.
         map: Map<String, Value>,
-        /// Keys written explicitly (they win over merged ones).
-        explicit: std::collections::HashSet<String>,
         /// Maps merged in with `<<`, applied at the end.
         merges: Vec<Map<String, Value>>,
         /// The key waiting for its value: `None` before a key is read.
@@ -154,15 +154,19 @@ fn scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value,
         // Other tags (`!foo`) do not change the value.
         Some(_) => return Ok(Value::String(text)),
         None if style != TScalarStyle::Plain => return Ok(Value::String(text)),
-        None => resolve::plain(&text),
+        // The common case: a plain scalar that stays a string is moved,
+        // not copied.
+        None => {
+            return match resolve::plain_non_string(&text) {
+                None => Ok(Value::String(text)),
+                Some(resolve::Resolved::Json(v)) => Ok(v),
+                Some(resolve::Resolved::NotJson) => Err(not_json(&text)),
+            }
+        }
     };
     let value = match resolved {
         resolve::Resolved::Json(v) => v,
-        resolve::Resolved::NotJson => {
-            return Err(format!(
-                "`{text}` is not a number JSON can hold (Kubernetes cannot accept .inf or .nan); quote it to make it a string"
-            ))
-        }
+        resolve::Resolved::NotJson => return Err(not_json(&text)),
     };
     // An explicit `!!int`/`!!float` that does not resolve to a number is
     // refused by go-yaml too.
@@ -175,6 +179,10 @@ fn scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value,
         }
         _ => Ok(value),
     }
+}
+
+fn not_json(text: &str) -> String {
+    format!("`{text}` is not a number JSON can hold (Kubernetes cannot accept .inf or .nan); quote it to make it a string")
 }
 
 impl Builder {
@@ -199,14 +207,13 @@ impl Builder {
             Some(Frame::Seq { items, .. }) => items.push(value),
             Some(Frame::Map {
                 map,
-                explicit,
                 merges,
                 pending,
                 ..
             }) => match pending.take() {
-                None => match resolve::key_string(&value) {
-                    Some(k) => *pending = Some(PendingKey::Key(k, mark)),
-                    None => {
+                None => match resolve::key_string(value) {
+                    Ok(k) => *pending = Some(PendingKey::Key(k, mark)),
+                    Err(value) => {
                         let what = if value.is_null() {
                             "a null key (`~`, `null` or an empty key) cannot be a JSON key; quote it".to_string()
                         } else {
@@ -215,23 +222,23 @@ impl Builder {
                         self.fail(mark, what);
                     }
                 },
-                Some(PendingKey::Key(k, key_mark)) => {
-                    if explicit.contains(&k) {
+                Some(PendingKey::Key(k, key_mark)) => match map.entry(k) {
+                    serde_json::map::Entry::Vacant(e) => {
+                        e.insert(value);
+                    }
+                    serde_json::map::Entry::Occupied(mut e) => {
                         if let Some(d) = self.duplicates.as_mut() {
                             d.push(DuplicateKey {
                                 line: key_mark.line(),
-                                key: k.clone(),
+                                key: e.key().clone(),
                             });
-                            map.insert(k, value);
+                            e.insert(value);
                             return;
                         }
-                        let msg = format!("duplicate key `{k}` in a map");
+                        let msg = format!("duplicate key `{}` in a map", e.key());
                         self.fail(key_mark, msg);
-                        return;
                     }
-                    explicit.insert(k.clone());
-                    map.insert(k, value);
-                }
+                },
                 Some(PendingKey::Merge(m)) => {
                     let sources = match value {
                         Value::Object(o) => vec![o],
@@ -285,7 +292,6 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
                 anchor,
                 map: Map::new(),
-                explicit: Default::default(),
                 merges: Vec::new(),
                 pending: None,
             }),
@@ -479,11 +485,36 @@ mod kubectl_vectors {
         let tricky = json!({
             "s": ["on", "yes", "y", "N", "0555", "0x1F", "1_000", "1e3", "1.5", "~", "null", "",
                   " lead", "trail ", "a: b", "a #b", "-x", "- x", "<<", "2024-01-02", "true",
-                  "multi\nline\n", "no newline\nat end", "two\n\n", "\ttab", "quote\"s", "ünï"],
+                  "multi\nline\n", "no newline\nat end", "two\n\n", "\ttab", "quote\"s", "ünï",
+                  "a:\tb", "a\t#b", "x:", "\u{85}x", "\u{feff}x", "n", "i", "infinite", "--5",
+                  "1e+3", "+1", ".5", "inf", "NaN", "-Infinity", "0o17", "a:b", "a#b"],
             "on": {"nested": [{"a": 1, "b": [1.5, -2, 1e300]}, [], {}]},
             "": "empty key"
         });
         let text = to_string(&tricky);
         assert_eq!(parse(&text).unwrap(), tricky, "{text}");
+    }
+
+    #[test]
+    fn strings_a_yaml_1_2_reader_takes_for_numbers_are_quoted() {
+        // These read back as strings under YAML 1.1 rules too, so the
+        // round trip above cannot tell whether they were quoted.
+        for s in [
+            "inf",
+            "NaN",
+            "-Infinity",
+            "nan",
+            "+inf",
+            "1e3",
+            "0o17",
+            "1.5",
+        ] {
+            let text = to_string(&json!({ "k": s }));
+            assert_eq!(text, format!("k: \"{s}\""), "{s}");
+        }
+        for s in ["n0", "infinite", "i", "nano", "x1e3", "a:b", "a#b", "ünï"] {
+            let text = to_string(&json!({ "k": s }));
+            assert_eq!(text, format!("k: {s}"), "{s}");
+        }
     }
 }

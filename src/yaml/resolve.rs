@@ -28,40 +28,46 @@ pub(crate) enum Resolved {
 
 /// Resolves a plain scalar.
 pub(crate) fn plain(s: &str) -> Resolved {
+    plain_non_string(s).unwrap_or_else(|| Resolved::Json(string(s)))
+}
+
+/// What a plain scalar resolves to, or `None` when it stays a string (so
+/// the common case, a word, allocates nothing).
+pub(crate) fn plain_non_string(s: &str) -> Option<Resolved> {
     match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Json(Value::Null),
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Resolved::Json(Value::Null)),
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
-            return Resolved::Json(Value::Bool(true))
+            return Some(Resolved::Json(Value::Bool(true)))
         }
         "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
-            return Resolved::Json(Value::Bool(false))
+            return Some(Resolved::Json(Value::Bool(false)))
         }
         ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF"
-        | "-.inf" | "-.Inf" | "-.INF" => return Resolved::NotJson,
+        | "-.inf" | "-.Inf" | "-.INF" => return Some(Resolved::NotJson),
         _ => {}
     }
     let first = s.as_bytes()[0];
     if first == b'.' {
-        return Resolved::Json(go_float(s).map(float_value).unwrap_or_else(|| string(s)));
+        return go_float(s).map(|f| Resolved::Json(float_value(f)));
     }
     if !(first.is_ascii_digit() || first == b'+' || first == b'-') {
-        return Resolved::Json(string(s));
+        return None;
     }
     if looks_like_timestamp(s) {
-        return Resolved::Json(string(s));
+        return None;
     }
     let digits: String = s.chars().filter(|c| *c != '_').collect();
     if let Some(v) = go_int(&digits) {
-        return Resolved::Json(v);
+        return Some(Resolved::Json(v));
     }
     if float_syntax(&digits) {
         if let Some(f) = go_float(&digits) {
-            return Resolved::Json(float_value(f));
+            return Some(Resolved::Json(float_value(f)));
         }
     }
     // go-yaml's own binary forms (`0b1010`, `-0b1010`) are covered by
     // Go's base-0 integer syntax in go_int.
-    Resolved::Json(string(s))
+    None
 }
 
 fn string(s: &str) -> Value {
@@ -159,25 +165,38 @@ fn looks_like_timestamp(s: &str) -> bool {
     b.len() > 4 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
 }
 
-/// How sigs.k8s.io/yaml turns a resolved map key into a JSON key, or `None`
-/// for keys it refuses (null).
-pub(crate) fn key_string(v: &Value) -> Option<String> {
+/// How sigs.k8s.io/yaml turns a resolved map key into a JSON key, or the
+/// value back for keys it refuses (null, maps, lists).
+pub(crate) fn key_string(v: Value) -> Result<String, Value> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Value::String(s) => Ok(s),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
         // strconv.FormatFloat(f, 'g', -1, 32): the shortest form as float32.
-        Value::Number(n) => n.as_f64().map(|f| format!("{}", f as f32)),
-        _ => None,
+        Value::Number(n) => match n.as_f64() {
+            Some(f) => Ok(format!("{}", f as f32)),
+            None => Err(Value::Number(n)),
+        },
+        other => Err(other),
     }
 }
 
 /// Whether a string written plain would read back as the same string under
 /// these rules and under YAML 1.2 readers (which take `1e3` as a number).
 pub(crate) fn plain_reads_as_string(s: &str) -> bool {
-    match plain(s) {
-        Resolved::Json(Value::String(_)) => {}
-        _ => return false,
+    if plain_non_string(s).is_some() {
+        return false;
+    }
+    // A YAML 1.2 reader's numbers (after signs) start with a digit or a
+    // dot, or are inf/nan words; a timestamp starts with a digit. Anything
+    // else is a string to both, which is most keys and values.
+    let unsigned = s.trim_start_matches(['+', '-']);
+    if !unsigned
+        .bytes()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'.' | b'i' | b'I' | b'n' | b'N'))
+    {
+        return true;
     }
     let lower = s.to_ascii_lowercase();
     let numeric_1_2 = lower.trim_start_matches(['+', '-']).parse::<f64>().is_ok()
