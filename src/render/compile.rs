@@ -1,16 +1,21 @@
-//! Template compilation on every core. Handlebars' parser works out a line
-//! and column for each element by scanning from the template's start, so a
-//! template costs time quadratic in its length: compiling the HDFS chart was
-//! a third of a small render. Templates are independent, so they compile in
-//! parallel and are registered afterwards, in order.
+//! Template compilation on every core. Compiling (pest's parser) was a
+//! third of a small render of the HDFS chart; templates are independent, so
+//! they compile in parallel and are registered afterwards, in order.
+
+use std::sync::OnceLock;
 
 use handlebars::{Template, TemplateError};
 
+/// The number of cores to use. Asked once per process: the standard library
+/// reads the cgroup files on every call, and a render asks for every template.
+pub(crate) fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Compiles `(name, source)` pairs; the results are in the same order.
 pub(crate) fn compile_all(items: &[(String, &str)]) -> Vec<Result<Template, TemplateError>> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
+    let workers = cores().min(items.len());
     let compile = |i: usize| Template::compile_with_name(items[i].1, items[i].0.clone());
     if workers <= 1 {
         return (0..items.len()).map(compile).collect();

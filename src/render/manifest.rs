@@ -146,22 +146,24 @@ fn is_blank_doc(doc: &str) -> bool {
 
 /// Splits one template's output into manifests, dropping empty documents.
 pub fn split(source: &str, rendered: &str) -> Result<Vec<Manifest>, ManifestError> {
-    let mut docs: Vec<String> = vec![String::new()];
-    for line in rendered.lines() {
-        if is_separator(line) {
-            docs.push(String::new());
-        } else if let Some(d) = docs.last_mut() {
-            d.push_str(line);
-            d.push('\n');
+    // Documents are slices of the rendered text, split at `---` lines.
+    let mut docs: Vec<&str> = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in rendered.split_inclusive('\n') {
+        // The line without its break, as `str::lines` gives it.
+        let bare = line.strip_suffix('\n').unwrap_or(line);
+        if is_separator(bare.strip_suffix('\r').unwrap_or(bare)) {
+            docs.push(&rendered[start..at]);
+            start = at + line.len();
         }
+        at += line.len();
     }
+    docs.push(&rendered[start..]);
     // Documents parse independently: a large render (hundreds of
     // PersistentVolumes) is parsed on every core.
-    let parse = |(i, doc): (usize, &String)| parse_document(source, i + 1, doc);
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(docs.len() / PARALLEL_DOCS_PER_THREAD);
+    let parse = |(i, doc): (usize, &&str)| parse_document(source, i + 1, doc);
+    let threads = super::compile::cores().min(docs.len() / PARALLEL_DOCS_PER_THREAD);
     let parsed: Vec<Result<Option<Manifest>, ManifestError>> = if threads > 1 {
         let per = docs.len().div_ceil(threads);
         std::thread::scope(|scope| {
@@ -367,6 +369,25 @@ mod tests {
             m[0].text,
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a"
         );
+    }
+
+    #[test]
+    fn windows_line_breaks_and_a_last_document_without_one() {
+        // Documents are slices of the rendered text; `---\r\n` separates
+        // as `---\n` does, a `---\r\r` line does not (as with str::lines).
+        let text = "apiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: a\r\n---\r\napiVersion: v1\nkind: Service\nmetadata:\n  name: b";
+        let m = split("t", text).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].name, "a");
+        assert_eq!(m[1].name, "b");
+        let e = split("t", "apiVersion: v1\n---\r\r\nkind: X\n").unwrap_err();
+        assert_eq!(e.document, 1);
+        let e = split(
+            "t",
+            "apiVersion: v1\nkind: X\nmetadata:\n  name: a\n---\r\nb: 2\r\nc: [\r\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.document, e.line), (2, Some(3)), "{e}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod manifest;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use handlebars::{Context, Handlebars};
+use handlebars::{Context, Handlebars, Template, TemplateError};
 use serde_json::{json, Value};
 
 use crate::chart::{Chart, ChartType};
@@ -254,7 +254,23 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 
 /// Builds the registry for one chart: its partials, then those of its
 /// subcharts (so library charts work), each name registered once.
-fn registry<'a>(chart: &Chart, prefix: &str) -> Result<(Handlebars<'a>, NameMap), RenderError> {
+///
+/// The chart's own templates (`templates`, registered names and sources)
+/// are compiled in the same batch as the partials, so the cores stay busy
+/// until the longest template is done; they come back in order.
+#[allow(clippy::type_complexity)]
+fn registry<'a>(
+    chart: &Chart,
+    prefix: &str,
+    templates: &[(String, &str)],
+) -> Result<
+    (
+        Handlebars<'a>,
+        NameMap,
+        Vec<Result<Template, TemplateError>>,
+    ),
+    RenderError,
+> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
@@ -277,11 +293,14 @@ fn registry<'a>(chart: &Chart, prefix: &str) -> Result<(Handlebars<'a>, NameMap)
             stack.push((&sub.chart, format!("{p}/charts/{}", sub.chart.name())));
         }
     }
-    let sources: Vec<(String, &str)> = partials
+    let mut sources: Vec<(String, &str)> = partials
         .iter()
         .map(|p| (p.name.clone(), p.source.as_str()))
         .collect();
-    for (partial, compiled) in partials.iter().zip(compile::compile_all(&sources)) {
+    sources.extend(templates.iter().cloned());
+    let mut compiled = compile::compile_all(&sources);
+    let own = compiled.split_off(partials.len());
+    for (partial, compiled) in partials.iter().zip(compiled) {
         let compiled = compiled.map_err(|e| convert_parse(e, &names[&partial.name]))?;
         hb.register_template(&partial.name, compiled);
         graph.insert(partial.name.clone(), references(&partial.source));
@@ -292,7 +311,7 @@ fn registry<'a>(chart: &Chart, prefix: &str) -> Result<(Handlebars<'a>, NameMap)
             cycle,
         });
     }
-    Ok((hb, names))
+    Ok((hb, names, own))
 }
 
 fn chart_context(chart: &Chart) -> Value {
@@ -371,7 +390,17 @@ fn render_into(
             }
         }
     }
-    let (mut hb, names) = registry(chart, prefix)?;
+    let application = chart.metadata.chart_type == ChartType::Application;
+    let sources: Vec<(String, &str)> = if application {
+        chart
+            .templates
+            .iter()
+            .map(|t| (format!("{prefix}/{}", t.path), t.source.as_str()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (mut hb, names, compiled) = registry(chart, prefix, &sources)?;
     let mut ctx = Context::wraps(json!({
         "Values": values.values,
         "Release": {
@@ -391,13 +420,8 @@ fn render_into(
     }))
     .map_err(|e| convert(e, &names, prefix))?;
 
-    if chart.metadata.chart_type == ChartType::Application {
-        let sources: Vec<(String, &str)> = chart
-            .templates
-            .iter()
-            .map(|t| (format!("{prefix}/{}", t.path), t.source.as_str()))
-            .collect();
-        for ((full, _), compiled) in sources.iter().zip(compile::compile_all(&sources)) {
+    if application {
+        for ((full, _), compiled) in sources.iter().zip(compiled) {
             hb.register_template(full, compiled.map_err(|e| convert_parse(e, full))?);
             if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
                 tm.insert("Name".into(), Value::String(full.clone()));
