@@ -103,5 +103,42 @@ fn bench_package(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_render, bench_hdfs, bench_package);
+/// `windlass template` as a user runs it (a new process each time): the
+/// HDFS poc example, and the same at 200 datanodes x 4 volumes (813
+/// objects, 801 of them hostPath PersistentVolumes), issue 11's big render.
+fn bench_template_process(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = root.join("charts/hdfs/examples/poc-single-node.yaml");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(["template", "hdfs"])
+            .arg(root.join("charts/hdfs"))
+            .arg("-f")
+            .arg(&example)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout.len()
+    };
+    c.bench_function("template hdfs poc example (whole process)", |b| {
+        b.iter(|| run(&[]))
+    });
+    c.bench_function(
+        "template hdfs 200 datanodes x 4 volumes (whole process)",
+        |b| b.iter(|| run(&["--set", "datanode.replicas=200,datanode.volumesPerPod=4"])),
+    );
+}
+
+criterion_group!(
+    benches,
+    bench_render,
+    bench_hdfs,
+    bench_package,
+    bench_template_process
+);
 criterion_main!(benches);
