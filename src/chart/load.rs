@@ -245,15 +245,19 @@ pub(crate) fn from_files(
                 column: e.column(),
                 message: e.to_string(),
             })?;
-            if let Err(e) = jsonschema::validator_for(&v) {
-                return Err(ChartError::Invalid {
-                    path,
-                    problems: vec![format!("not a valid JSON Schema: {e}")],
-                });
+            match jsonschema::validator_for(&v) {
+                Err(e) => {
+                    return Err(ChartError::Invalid {
+                        path,
+                        problems: vec![format!("not a valid JSON Schema: {e}")],
+                    })
+                }
+                Ok(compiled) => Some((v, compiled)),
             }
-            Some(v)
         }
     };
+    let compiled_schema = schema.map(std::sync::Arc::new);
+    let schema = compiled_schema.as_ref().map(|c| c.0.clone());
 
     let mut templates = Vec::new();
     let mut partials: Vec<Template> = Vec::new();
@@ -305,6 +309,7 @@ pub(crate) fn from_files(
         subcharts,
         files,
         origin: origin.to_path_buf(),
+        compiled_schema,
     })
 }
 

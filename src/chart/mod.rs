@@ -187,12 +187,25 @@ pub struct Chart {
     pub files: Files,
     /// Where the chart came from (directory or archive path), for messages.
     pub origin: PathBuf,
+    /// `schema` as loaded, compiled: loading compiles it to check it, and
+    /// a large schema takes milliseconds to compile, so values are checked
+    /// with this one while `schema` is still what it was compiled from.
+    pub(crate) compiled_schema: Option<std::sync::Arc<(Value, jsonschema::Validator)>>,
 }
 
 impl Chart {
     /// The chart's name.
     pub fn name(&self) -> &str {
         &self.metadata.name
+    }
+
+    /// The compiled form of `schema`, if it was compiled at load and has
+    /// not been replaced since.
+    pub(crate) fn compiled_schema_for(&self, schema: &Value) -> Option<&jsonschema::Validator> {
+        self.compiled_schema
+            .as_deref()
+            .filter(|(loaded, _)| loaded == schema)
+            .map(|(_, v)| v)
     }
 
     /// `README.md` of the chart, if any.

@@ -402,9 +402,13 @@ fn validate_tree(
 ) -> Result<(), ValuesError> {
     if let Some(s) = &chart.schema {
         let subchart_keys: Vec<&str> = chart.subcharts.iter().map(|s| s.key.as_str()).collect();
-        for (pointer, message) in
-            schema::validate(chart.name(), s, &resolved.values, &subchart_keys)?
-        {
+        for (pointer, message) in schema::validate(
+            chart.name(),
+            s,
+            chart.compiled_schema_for(s),
+            &resolved.values,
+            &subchart_keys,
+        )? {
             let full = format!("{prefix}{pointer}");
             let source = user
                 .source_of(&full)
@@ -431,6 +435,30 @@ fn validate_tree(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_schema_compiled_at_load_is_used_until_the_schema_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("templates")).unwrap();
+        std::fs::write(
+            d.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("values.yaml"), "x: 1\n").unwrap();
+        let integer = json!({"properties": {"x": {"type": "integer"}}});
+        std::fs::write(d.join("values.schema.json"), integer.to_string()).unwrap();
+        let mut chart = crate::chart::load(d).unwrap();
+        assert!(chart.compiled_schema_for(&integer).is_some());
+        assert!(resolve(&chart, &UserValues::default()).is_ok());
+        // A caller that replaces the schema gets it checked, not the one
+        // compiled at load.
+        let string = json!({"properties": {"x": {"type": "string"}}});
+        chart.schema = Some(string.clone());
+        assert!(chart.compiled_schema_for(&string).is_none());
+        assert!(resolve(&chart, &UserValues::default()).is_err());
+    }
 
     #[test]
     fn overlay_keeps_nulls_and_merges_maps() {

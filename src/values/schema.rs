@@ -45,16 +45,26 @@ pub fn format_violations(v: &[Violation]) -> String {
 /// which windlass injects everywhere, and each subchart's section, which its
 /// own schema checks) are ignored unless the schema declares them, so a
 /// strict parent schema does not have to list them.
+///
+/// `compiled` is `schema` already compiled, if the caller has it.
 pub fn validate(
     chart: &str,
     schema: &Value,
+    compiled: Option<&jsonschema::Validator>,
     instance: &Value,
     foreign_keys: &[&str],
 ) -> Result<Vec<(String, String)>, ValuesError> {
-    let validator = jsonschema::validator_for(schema).map_err(|e| ValuesError::BadSchema {
-        chart: chart.to_string(),
-        message: e.to_string(),
-    })?;
+    let fresh;
+    let validator = match compiled {
+        Some(v) => v,
+        None => {
+            fresh = jsonschema::validator_for(schema).map_err(|e| ValuesError::BadSchema {
+                chart: chart.to_string(),
+                message: e.to_string(),
+            })?;
+            &fresh
+        }
+    };
     let declared = |k: &str| schema.get("properties").and_then(|p| p.get(k)).is_some();
     let strip: Vec<&str> = std::iter::once("global")
         .chain(foreign_keys.iter().copied())
@@ -169,6 +179,7 @@ mod tests {
         let errs = validate(
             "c",
             &schema,
+            None,
             &json!({"replicas": 0, "mode": "x", "extra": 1, "global": {}, "sub": {}}),
             &["sub"],
         )
@@ -191,6 +202,7 @@ mod tests {
         let errs = validate(
             "c",
             &schema,
+            None,
             &json!({"datanode": {"replica": 3, "zzz": 1}}),
             &[],
         )
@@ -210,13 +222,13 @@ mod tests {
     #[test]
     fn draft7_is_detected() {
         let schema = json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": {"a": {"type": "string"}}});
-        let errs = validate("c", &schema, &json!({"a": 1}), &[]).unwrap();
+        let errs = validate("c", &schema, None, &json!({"a": 1}), &[]).unwrap();
         assert_eq!(errs.len(), 1);
     }
 
     #[test]
     fn remote_refs_are_not_fetched() {
         let schema = json!({"$ref": "https://example.invalid/schema.json"});
-        assert!(validate("c", &schema, &json!({}), &[]).is_err());
+        assert!(validate("c", &schema, None, &json!({}), &[]).is_err());
     }
 }
