@@ -153,6 +153,9 @@ impl Rendered {
 /// Maps registered template names back to chart paths for messages.
 type NameMap = BTreeMap<String, String>;
 
+/// Compiled templates, or why each did not compile, in the sources' order.
+type Compiled = Vec<Result<Template, TemplateError>>;
+
 fn convert(err: handlebars::RenderError, names: &NameMap, fallback: &str) -> RenderError {
     let registered = err
         .template_name
@@ -258,19 +261,11 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 /// The chart's own templates (`templates`, registered names and sources)
 /// are compiled in the same batch as the partials, so the cores stay busy
 /// until the longest template is done; they come back in order.
-#[allow(clippy::type_complexity)]
 fn registry<'a>(
     chart: &Chart,
     prefix: &str,
     templates: &[(String, &str)],
-) -> Result<
-    (
-        Handlebars<'a>,
-        NameMap,
-        Vec<Result<Template, TemplateError>>,
-    ),
-    RenderError,
-> {
+) -> Result<(Handlebars<'a>, NameMap, Compiled), RenderError> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
