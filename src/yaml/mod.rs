@@ -106,8 +106,8 @@ enum Frame {
     },
     Map {
         anchor: usize,
-        /// Keys written explicitly: merged maps are applied at the end, so
-        /// a key found here was written twice.
+        /// The keys written in this map. Merged maps (`<<`) are applied only
+        /// at its end, so a key already here is one written twice.
         map: Map<String, Value>,
         /// Maps merged in with `<<`, applied at the end.
         merges: Vec<Map<String, Value>>,
