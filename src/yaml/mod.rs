@@ -12,6 +12,7 @@
 //! rule set would read as something else.
 
 mod emit;
+mod fast;
 mod resolve;
 
 use std::collections::HashMap;
@@ -55,6 +56,9 @@ fn error_at(mark: Marker, message: impl Into<String>) -> YamlError {
 /// strings, an empty document `null`. Duplicate keys, null keys, values
 /// JSON cannot hold (`.inf`, `.nan`) and several documents are errors.
 pub fn parse(text: &str) -> Result<Value, YamlError> {
+    if let Some(v) = fast::parse(text) {
+        return Ok(v);
+    }
     parse_into(text, &mut Builder::default())
 }
 
@@ -71,12 +75,22 @@ pub struct DuplicateKey {
 /// as go-yaml's non-strict decoding (and so the API server) does; the
 /// duplicates are returned so a caller can warn about them.
 pub fn parse_last_key_wins(text: &str) -> Result<(Value, Vec<DuplicateKey>), YamlError> {
+    // The fast reader refuses duplicate keys, so what it reads has none.
+    if let Some(v) = fast::parse(text) {
+        return Ok((v, Vec::new()));
+    }
     let mut builder = Builder {
         duplicates: Some(Vec::new()),
         ..Default::default()
     };
     let value = parse_into(text, &mut builder)?;
     Ok((value, builder.duplicates.unwrap_or_default()))
+}
+
+/// The general reader alone, for tests that compare it with the fast one.
+#[cfg(test)]
+pub(crate) fn parse_general(text: &str) -> Result<Value, YamlError> {
+    parse_into(text, &mut Builder::default())
 }
 
 fn parse_into(text: &str, builder: &mut Builder) -> Result<Value, YamlError> {
