@@ -34,6 +34,17 @@ pub(crate) fn plain(s: &str) -> Resolved {
 /// What a plain scalar resolves to, or `None` when it stays a string (so
 /// the common case, a word, allocates nothing).
 pub(crate) fn plain_non_string(s: &str) -> Option<Resolved> {
+    // Most scalars are words; only these letters start a null or boolean
+    // word, and numbers start with a digit, a sign or a dot.
+    if s.as_bytes().first().is_some_and(|b| {
+        b.is_ascii_alphabetic()
+            && !matches!(
+                b,
+                b'y' | b'Y' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'o' | b'O'
+            )
+    }) {
+        return None;
+    }
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Some(Resolved::Json(Value::Null)),
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
