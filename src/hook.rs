@@ -154,9 +154,11 @@ pub struct Hook {
 const PREFIXES: [&str; 2] = ["windlass.io", "helm.sh"];
 
 fn annotation<'a>(obj: &'a Value, suffix: &str) -> Option<(String, &'a str)> {
+    // Most objects have no annotations: no keys are built for them.
+    let annotations = obj["metadata"]["annotations"].as_object()?;
     PREFIXES.iter().find_map(|p| {
         let key = format!("{p}/{suffix}");
-        let v = obj["metadata"]["annotations"][&key].as_str()?;
+        let v = annotations.get(&key)?.as_str()?;
         Some((key, v))
     })
 }

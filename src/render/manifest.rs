@@ -281,15 +281,16 @@ pub fn install_rank(kind: &str) -> usize {
 /// Sorts manifests into install order; stable, unknown kinds last and
 /// alphabetical.
 pub fn sort_for_install(manifests: &mut [Manifest]) {
-    manifests.sort_by(|a, b| {
-        let (ra, rb) = (install_rank(&a.kind), install_rank(&b.kind));
-        ra.cmp(&rb).then_with(|| {
-            if ra == INSTALL_ORDER.len() {
-                a.kind.cmp(&b.kind)
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        })
+    // The rank is looked up once per manifest, not once per comparison;
+    // sort_by_cached_key is stable like sort_by.
+    manifests.sort_by_cached_key(|m| {
+        let rank = install_rank(&m.kind);
+        let unknown = if rank == INSTALL_ORDER.len() {
+            m.kind.clone()
+        } else {
+            String::new()
+        };
+        (rank, unknown)
     });
 }
 
@@ -300,14 +301,19 @@ pub fn check_duplicates(
     manifests: &[Manifest],
     default_namespace: &str,
 ) -> Result<(), ManifestError> {
-    let mut seen: HashMap<crate::object::ObjectRef, &Manifest> = HashMap::new();
+    // Keys borrow from the manifests: no copies for hundreds of objects.
+    let mut seen: HashMap<(&str, &str, &str, &str), &Manifest> =
+        HashMap::with_capacity(manifests.len());
     for m in manifests {
         // By group, not version: one object rendered through two versions
-        // of its API is still one object.
-        let mut key = crate::object::ObjectRef::of(&m.object);
-        if key.namespace.is_empty() {
-            key.namespace = default_namespace.to_string();
-        }
+        // of its API is still one object (as ObjectRef::of keys them).
+        let group = m.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let namespace = m
+            .namespace
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(default_namespace);
+        let key = (group, m.kind.as_str(), namespace, m.name.as_str());
         if let Some(first) = seen.get(&key) {
             return Err(ManifestError {
                 template: m.source.clone(),
@@ -461,6 +467,21 @@ mod tests {
         assert!(check_duplicates(&all, "other").is_ok());
         let e = check_duplicates(&all, "ns").unwrap_err();
         assert!(e.message.contains("also rendered by t1"), "{e}");
+        // An empty namespace is the release's; one object through two
+        // versions of its group is still one object.
+        let c = split(
+            "t3",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: ''\n",
+        )
+        .unwrap();
+        let d = split(
+            "t4",
+            "apiVersion: apps/v1beta2\nkind: Deployment\nmetadata:\n  name: d\n",
+        )
+        .unwrap();
+        let all: Vec<_> = c.iter().chain(d.iter()).cloned().collect();
+        let e = check_duplicates(&all, "ns").unwrap_err();
+        assert!(e.message.contains("also rendered by t3"), "{e}");
     }
 
     #[test]
