@@ -60,10 +60,6 @@ pub(crate) fn parse(text: &str) -> Option<Value> {
         if !content.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             return None;
         }
-        if root.is_some() {
-            // Content after the top-level node closed.
-            return None;
-        }
         let line = classify(content, indent)?;
         // A key waiting for its value takes a deeper line, or a list at
         // its own column, as the start of that value.
@@ -103,6 +99,7 @@ pub(crate) fn parse(text: &str) -> Option<Value> {
             }
         }
         if root.is_some() {
+            // This line comes after the top-level node closed.
             return None;
         }
         let top = stack.last_mut()?;
