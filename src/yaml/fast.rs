@@ -12,11 +12,12 @@
 //! duplicate keys, tabs, non-ASCII text, values JSON cannot hold) makes it
 //! answer `None`, and the caller reads the document with yaml-rust2, which
 //! also gives the error messages. Plain scalars and keys are resolved by
-//! the same functions as the general reader ([`super::resolve`]), so an
+//! the same functions as the general reader, so an
 //! accepted document means exactly what it means there; tests compare the
 //! two on generated documents.
 
 use serde_json::{Map, Value};
+use yaml_rust2::scanner::TScalarStyle;
 
 use super::resolve;
 
@@ -221,11 +222,7 @@ fn add_entry(node: &mut Node, key: &str, value: &str) -> Option<()> {
     let Node::Map { map, pending } = node else {
         return None;
     };
-    let key = match resolve::plain_non_string(key) {
-        None => key.to_string(),
-        Some(resolve::Resolved::Json(v)) => resolve::key_string(v).ok()?,
-        Some(resolve::Resolved::NotJson) => return None,
-    };
+    let key = resolve::key_string(plain(key)?).ok()?;
     if value.is_empty() {
         if map.contains_key(&key) {
             return None;
@@ -287,11 +284,12 @@ fn scalar(text: &str) -> Option<Value> {
     if text.contains(": ") || text.ends_with(':') || text.contains(" #") {
         return None;
     }
-    match resolve::plain_non_string(text) {
-        None => Some(Value::String(text.to_string())),
-        Some(resolve::Resolved::Json(v)) => Some(v),
-        Some(resolve::Resolved::NotJson) => None,
-    }
+    plain(text)
+}
+
+/// A plain scalar resolved by the general reader's own function.
+fn plain(text: &str) -> Option<Value> {
+    super::scalar(text.to_string(), TScalarStyle::Plain, None).ok()
 }
 
 /// Gives the map on top of the stack a null for its pending key.

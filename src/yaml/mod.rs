@@ -8,7 +8,9 @@
 //! `"true"`. serde_yaml applies YAML 1.2 rules and hides whether a scalar
 //! was quoted, so this module reads the event stream of yaml-rust2, which
 //! reports every scalar's style, and resolves plain scalars itself
-//! ([`resolve`]). Writing ([`to_string`]) quotes every string that either
+//! ([`resolve`]); plain block documents, most of what templates emit, are
+//! read first by a faster line reader with the same rules ([`fast`]).
+//! Writing ([`to_string`]) quotes every string that either
 //! rule set would read as something else.
 
 mod emit;
