@@ -73,7 +73,8 @@ mod tests {
         // vendor/handlebars reads text between expressions in runs up to
         // the next `{{` or backslash; a backslash still escapes `{{` and
         // is kept anywhere else. (Compiled templates of every chart and
-        // fixture were compared with the published 6.4.4: identical.)
+        // fixture were compared with the crate before that change:
+        // identical.)
         let mut hb = handlebars::Handlebars::new();
         hb.register_escape_fn(handlebars::no_escape);
         let data = serde_json::json!({"x": "X"});
