@@ -453,33 +453,36 @@ mod tests {
 
     #[test]
     fn duplicates_are_refused() {
-        let a = split(
-            "t1",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
-        )
-        .unwrap();
-        let b = split(
-            "t2",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n",
-        )
-        .unwrap();
-        let all: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
+        let objects = |docs: &[(&str, &str)]| -> Vec<Manifest> {
+            docs.iter()
+                .flat_map(|(source, text)| split(source, text).unwrap())
+                .collect()
+        };
+        let all = objects(&[
+            (
+                "t1",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+            ),
+            (
+                "t2",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n",
+            ),
+        ]);
         assert!(check_duplicates(&all, "other").is_ok());
         let e = check_duplicates(&all, "ns").unwrap_err();
         assert!(e.message.contains("also rendered by t1"), "{e}");
         // An empty namespace is the release's; one object through two
         // versions of its group is still one object.
-        let c = split(
-            "t3",
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: ''\n",
-        )
-        .unwrap();
-        let d = split(
-            "t4",
-            "apiVersion: apps/v1beta2\nkind: Deployment\nmetadata:\n  name: d\n",
-        )
-        .unwrap();
-        let all: Vec<_> = c.iter().chain(d.iter()).cloned().collect();
+        let all = objects(&[
+            (
+                "t3",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: ''\n",
+            ),
+            (
+                "t4",
+                "apiVersion: apps/v1beta2\nkind: Deployment\nmetadata:\n  name: d\n",
+            ),
+        ]);
         let e = check_duplicates(&all, "ns").unwrap_err();
         assert!(e.message.contains("also rendered by t3"), "{e}");
     }

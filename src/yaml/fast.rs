@@ -151,24 +151,13 @@ pub(crate) fn parse(text: &str) -> Option<Value> {
 fn classify(content: &str, indent: usize) -> Option<Line<'_>> {
     if let Some(after) = content.strip_prefix('-') {
         let rest = after.trim_start_matches(' ');
-        if rest.len() == after.len() {
-            // `-x` is a plain scalar, not an item; only keys and items
-            // start a line here.
-            return if after.is_empty() {
-                None
-            } else {
-                entry_line(content)
-            };
-        }
-        if rest.is_empty() {
+        // `-` alone (an item on the next lines) and `-x` (a scalar where
+        // a key or an item belongs) are left to the general reader.
+        if rest.len() == after.len() || rest.is_empty() {
             return None;
         }
         return Some(Line::Item(rest, indent + content.len() - rest.len()));
     }
-    entry_line(content)
-}
-
-fn entry_line(content: &str) -> Option<Line<'_>> {
     let (key, value) = split_entry(content)?;
     Some(Line::Entry(key, value))
 }
