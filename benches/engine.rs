@@ -7,6 +7,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use windlass::render::{self, RenderOptions};
 use windlass::values::{self, UserValues};
 
+/// The binary's allocator (src/main.rs), so in-process figures are those of
+/// the code `windlass` runs.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Writes a chart whose one template renders `objects` ConfigMaps and
 /// Services, each using partials and the common helpers.
 fn synthetic_chart(dir: &Path, objects: usize) {
