@@ -92,6 +92,46 @@ mod tests {
     }
 
     #[test]
+    fn string_literals_and_spread_out_calls_read_as_before() {
+        // vendor/handlebars (third change) reads whitespace between tokens
+        // and the plain characters of string literals in runs; escapes
+        // inside literals still go one at a time.
+        let mut hb = handlebars::Handlebars::new();
+        hb.register_escape_fn(handlebars::no_escape);
+        crate::render::helpers::register(&mut hb);
+        let data = serde_json::json!({"x": "X"});
+        for (src, want) in [
+            (
+                r#"{{concat "a\"b" 'c\'d' "e\\f" "g\nh" "\u0041"}}"#,
+                "a\"bc'de\\fg\nhA",
+            ),
+            (
+                r#"{{concat "" '' "plain text, no escapes" x}}"#,
+                "plain text, no escapesX",
+            ),
+            (
+                "{{concat\n    \"a\"\r\n\t  (concat\n  x   \"b\" )\n   }}",
+                "aXb",
+            ),
+            ("{{#if  x }}\n  y\n{{~  else  ~}}\n z{{/if}}", "  y"),
+        ] {
+            let t = Template::compile(src).unwrap_or_else(|e| panic!("{src:?}: {e}"));
+            hb.register_template("t", t);
+            assert_eq!(hb.render("t", &data).unwrap(), want, "{src:?}");
+        }
+        for bad in [
+            r#"{{concat "open}}"#,
+            r#"{{concat "a\qb"}}"#,
+            "{{concat 'x}}",
+        ] {
+            assert!(
+                Template::compile(bad).is_err(),
+                "{bad:?} should not compile"
+            );
+        }
+    }
+
+    #[test]
     fn elements_keep_their_line_and_column() {
         // vendor/handlebars takes positions from pest's line index instead
         // of rescanning the source; they must be what the rescan gave
