@@ -300,8 +300,9 @@ fn xml_escape(s: &str) -> String {
 type PureFn = fn(&Call) -> HResult;
 
 thread_local! {
-    /// Warnings the `warn` helper raised during the current render (one
-    /// render runs on one thread, start to end).
+    /// Warnings the `warn` helper raised during the current render on this
+    /// thread (templates rendered on other threads hand theirs back with
+    /// [`extend_warnings`]).
     static WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -316,6 +317,12 @@ pub fn take_warnings() -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     all.retain(|w| seen.insert(w.clone()));
     all
+}
+
+/// Adds warnings raised on another thread of the same render, after those
+/// raised so far.
+pub(super) fn extend_warnings(more: Vec<String>) {
+    WARNINGS.with(|w| w.borrow_mut().extend(more));
 }
 
 /// Every pure helper: name and implementation.

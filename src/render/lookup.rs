@@ -77,6 +77,17 @@ pub(super) fn finish() -> (Vec<LookupKey>, Vec<LookupKey>) {
     })
 }
 
+/// Adds what another thread's part of this render looked up (see
+/// [`finish`]) to this thread's render.
+pub(super) fn merge(wanted: Vec<LookupKey>, asked: Vec<LookupKey>) {
+    STATE.with(|s| {
+        if let Some(st) = s.borrow_mut().as_mut() {
+            st.wanted.extend(wanted);
+            st.asked.extend(asked);
+        }
+    })
+}
+
 fn answer(key: LookupKey) -> Value {
     STATE.with(|s| match s.borrow_mut().as_mut() {
         None => json!({}),

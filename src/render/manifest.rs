@@ -146,39 +146,42 @@ fn is_blank_doc(doc: &str) -> bool {
 
 /// Splits one template's output into manifests, dropping empty documents.
 pub fn split(source: &str, rendered: &str) -> Result<Vec<Manifest>, ManifestError> {
-    // Documents are slices of the rendered text, split at `---` lines.
-    let mut docs: Vec<&str> = Vec::new();
-    let mut start = 0;
-    let mut at = 0;
-    for line in rendered.split_inclusive('\n') {
-        // The line without its break, as `str::lines` gives it.
-        let bare = line.strip_suffix('\n').unwrap_or(line);
-        if is_separator(bare.strip_suffix('\r').unwrap_or(bare)) {
-            docs.push(&rendered[start..at]);
-            start = at + line.len();
+    split_all(&[(source, rendered)])
+}
+
+/// Splits several templates' outputs (`(source, text)`, in order) into
+/// manifests, in the same order; the error is the first in that order.
+pub fn split_all(outputs: &[(&str, &str)]) -> Result<Vec<Manifest>, ManifestError> {
+    // Documents are slices of the rendered texts, split at `---` lines:
+    // (source, 1-based document index, text).
+    let mut docs: Vec<(&str, usize, &str)> = Vec::new();
+    for (source, rendered) in outputs {
+        let mut start = 0;
+        let mut at = 0;
+        let mut index = 1;
+        for line in rendered.split_inclusive('\n') {
+            // The line without its break, as `str::lines` gives it.
+            let bare = line.strip_suffix('\n').unwrap_or(line);
+            if is_separator(bare.strip_suffix('\r').unwrap_or(bare)) {
+                docs.push((source, index, &rendered[start..at]));
+                index += 1;
+                start = at + line.len();
+            }
+            at += line.len();
         }
-        at += line.len();
+        docs.push((source, index, &rendered[start..]));
     }
-    docs.push(&rendered[start..]);
     // Documents parse independently: a large render (hundreds of
     // PersistentVolumes) is parsed on every core.
-    let parse = |(i, doc): (usize, &&str)| parse_document(source, i + 1, doc);
+    let parse =
+        |(source, document, doc): &(&str, usize, &str)| parse_document(source, *document, doc);
     let threads = super::compile::cores().min(docs.len() / PARALLEL_DOCS_PER_THREAD);
     let parsed: Vec<Result<Option<Manifest>, ManifestError>> = if threads > 1 {
         let per = docs.len().div_ceil(threads);
         std::thread::scope(|scope| {
             let handles: Vec<_> = docs
                 .chunks(per)
-                .enumerate()
-                .map(|(c, chunk)| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .enumerate()
-                            .map(|(k, d)| parse((c * per + k, d)))
-                            .collect::<Vec<_>>()
-                    })
-                })
+                .map(|chunk| scope.spawn(move || chunk.iter().map(parse).collect::<Vec<_>>()))
                 .collect();
             handles
                 .into_iter()
@@ -190,7 +193,7 @@ pub fn split(source: &str, rendered: &str) -> Result<Vec<Manifest>, ManifestErro
                 .collect()
         })
     } else {
-        docs.iter().enumerate().map(parse).collect()
+        docs.iter().map(parse).collect()
     };
     let mut out = Vec::with_capacity(parsed.len());
     for p in parsed {

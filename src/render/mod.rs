@@ -2,6 +2,7 @@
 //! Helm-style context objects and helpers, and manifest splitting.
 
 mod compile;
+mod each;
 mod files;
 pub mod helpers;
 pub mod lookup;
@@ -418,14 +419,16 @@ fn render_into(
     if application {
         for ((full, _), compiled) in sources.iter().zip(compiled) {
             hb.register_template(full, compiled.map_err(|e| convert_parse(e, full))?);
-            if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
-                tm.insert("Name".into(), Value::String(full.clone()));
-            }
-            let text = hb
-                .render_with_context(full, &ctx)
-                .map_err(|e| convert(e, &names, full))?;
-            out.manifests.extend(manifest::split(full, &text)?);
         }
+        let fulls: Vec<&str> = sources.iter().map(|(full, _)| full.as_str()).collect();
+        each::render_templates(
+            &hb,
+            &mut ctx,
+            &names,
+            &fulls,
+            opts.lookups.as_ref(),
+            &mut out.manifests,
+        )?;
         if top {
             if let Some(n) = &chart.notes {
                 let full = format!("{prefix}/{}", n.path);
