@@ -60,45 +60,38 @@ pub(super) fn render_templates(
     known: Option<&BTreeMap<lookup::LookupKey, Value>>,
     out: &mut Vec<Manifest>,
 ) -> Result<(), RenderError> {
-    let mut texts = Vec::with_capacity(fulls.len());
-    let mut failure = None;
-    for (full, text) in fulls.iter().zip(render_texts(hb, ctx, names, fulls, known)) {
-        match text {
-            Ok(t) => texts.push((*full, t)),
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
+    let (texts, failure) = render_texts(hb, ctx, names, fulls, known);
     // The objects of the templates before the first that failed to render
     // are parsed first: a bad document there is the earlier error.
-    let texts: Vec<(&str, &str)> = texts.iter().map(|(f, t)| (*f, t.as_str())).collect();
+    let texts: Vec<(&str, &str)> = fulls
+        .iter()
+        .copied()
+        .zip(texts.iter().map(String::as_str))
+        .collect();
     out.extend(manifest::split_all(&texts)?);
     failure.map_or(Ok(()), Err)
 }
 
-/// The templates' texts, in order; on more than one core the templates
-/// are shared out between worker threads.
+/// The templates' texts, in order, up to the first that failed to render,
+/// and its error; on more than one core the templates are shared out
+/// between worker threads.
 fn render_texts(
     hb: &Handlebars<'_>,
     ctx: &mut Context,
     names: &NameMap,
     fulls: &[&str],
     known: Option<&BTreeMap<lookup::LookupKey, Value>>,
-) -> Vec<Result<String, RenderError>> {
+) -> (Vec<String>, Option<RenderError>) {
+    let mut texts = Vec::with_capacity(fulls.len());
     let workers = workers(fulls.len());
     if workers <= 1 {
-        let mut texts = Vec::with_capacity(fulls.len());
         for full in fulls {
-            let text = render_text(hb, ctx, names, full);
-            let failed = text.is_err();
-            texts.push(text);
-            if failed {
-                break;
+            match render_text(hb, ctx, names, full) {
+                Ok(text) => texts.push(text),
+                Err(e) => return (texts, Some(e)),
             }
         }
-        return texts;
+        return (texts, None);
     }
     let next = AtomicUsize::new(0);
     let base: &Context = ctx;
@@ -137,16 +130,14 @@ fn render_texts(
         all
     });
     done.sort_by_key(|(i, ..)| *i);
-    let mut texts = Vec::with_capacity(done.len());
     for (_, text, warnings) in done {
         helpers::extend_warnings(warnings);
-        let failed = text.is_err();
-        texts.push(text);
-        if failed {
-            break;
+        match text {
+            Ok(text) => texts.push(text),
+            Err(e) => return (texts, Some(e)),
         }
     }
-    texts
+    (texts, None)
 }
 
 #[cfg(test)]
