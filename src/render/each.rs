@@ -241,10 +241,11 @@ mod tests {
     fn the_error_is_the_first_in_template_order() {
         let bad_doc = "apiVersion: v1\nmetadata:\n  name: x\n".to_string();
         let bad_render = cm("y", "data:\n  v: {{Values.missing}}\n");
-        // A bad document before a template that fails to render...
+        // A bad document before a template that fails to render (the
+        // second of its template: documents are counted per template)...
         let first = [
             ("a.yaml", cm("a", "")),
-            ("b.yaml", bad_doc.clone()),
+            ("b.yaml", format!("{}---\n{bad_doc}", cm("b", ""))),
             ("c.yaml", bad_render.clone()),
             ("d.yaml", cm("d", "")),
         ];
@@ -258,7 +259,7 @@ mod tests {
         for workers in [1, 2, 4] {
             let e = run(workers, &first).unwrap_err();
             assert!(
-                e.starts_with("each/templates/b.yaml") && e.contains("kind"),
+                e.starts_with("each/templates/b.yaml: document 2") && e.contains("kind"),
                 "{workers}: {e}"
             );
             let e = run(workers, &second).unwrap_err();
