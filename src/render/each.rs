@@ -3,15 +3,17 @@
 //! Templates are independent once compiled and registered: each renders
 //! with the same context (only `Template.Name` differs). They take very
 //! different times (the HDFS chart's PersistentVolumes template renders
-//! hundreds of objects, the rest a few each), so the work is done in two
-//! passes that each keep every core busy: the templates render to text,
-//! workers taking the next template as they finish one; then all the
-//! texts' documents are parsed, split evenly between the cores
-//! ([`manifest::split_all`]). Results keep the templates' order, so objects,
-//! warnings and the first error are what a render on one thread gives.
+//! hundreds of objects, the rest a few each), so workers take the next
+//! template as they finish one, and each document a template writes is
+//! queued as soon as it is complete ([`manifest::DocStream`]); a worker
+//! with no template left parses queued documents. A large template is thus
+//! parsed on the other cores while it is still rendering. Results are put
+//! back in the templates' order, so objects, warnings and the first error
+//! are what a render on one thread gives.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use handlebars::{Context, Handlebars};
 use serde_json::Value;
@@ -25,13 +27,15 @@ thread_local! {
     static WORKERS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
-/// Worker threads for `templates` templates.
+/// Worker threads for `templates` templates: one more than the templates
+/// (up to the cores), so even a chart of one template has its documents
+/// parsed on another core while it renders.
 fn workers(templates: usize) -> usize {
     #[cfg(test)]
     if let Some(w) = WORKERS.with(std::cell::Cell::get) {
-        return w.min(templates);
+        return w;
     }
-    super::compile::cores().min(templates)
+    super::compile::cores().min(templates + 1)
 }
 
 /// Renders one registered template to text on the current thread (its
@@ -60,7 +64,21 @@ pub(super) fn render_templates(
     known: Option<&BTreeMap<lookup::LookupKey, Value>>,
     out: &mut Vec<Manifest>,
 ) -> Result<(), RenderError> {
-    let (texts, failure) = render_texts(hb, ctx, names, fulls, known);
+    let workers = workers(fulls.len());
+    if workers > 1 {
+        return render_on_workers(hb, ctx, names, fulls, known, workers, out);
+    }
+    let mut texts = Vec::with_capacity(fulls.len());
+    let mut failure = None;
+    for full in fulls {
+        match render_text(hb, ctx, names, full) {
+            Ok(text) => texts.push(text),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
     // The objects of the templates before the first that failed to render
     // are parsed first: a bad document there is the earlier error.
     let texts: Vec<(&str, &str)> = fulls
@@ -72,72 +90,199 @@ pub(super) fn render_templates(
     failure.map_or(Ok(()), Err)
 }
 
-/// The templates' texts, in order, up to the first that failed to render,
-/// and its error; on more than one core the templates are shared out
-/// between worker threads.
-fn render_texts(
+/// Documents waiting to be parsed, and how many templates have not finished
+/// rendering (while some have, more documents may come).
+struct Queue {
+    /// (template index, document index, text).
+    docs: Vec<(usize, usize, String)>,
+    rendering: usize,
+}
+
+/// What one worker did: per template it rendered, (index, outcome,
+/// warnings); per document it parsed, (template, document, outcome); the
+/// lookups it made.
+#[derive(Default)]
+struct Work {
+    rendered: Vec<(usize, Result<(), RenderError>, Vec<String>)>,
+    parsed: Vec<(
+        usize,
+        usize,
+        Result<Option<Manifest>, manifest::ManifestError>,
+    )>,
+    lookups: (Vec<lookup::LookupKey>, Vec<lookup::LookupKey>),
+}
+
+/// Renders on `workers` threads: each takes the next template as long as
+/// some are left, its documents going to a shared queue as they are
+/// written, then parses queued documents until every template is done.
+/// One large template (hundreds of PersistentVolumes) is thus parsed while
+/// it renders, instead of after.
+fn render_on_workers(
     hb: &Handlebars<'_>,
-    ctx: &mut Context,
+    ctx: &Context,
     names: &NameMap,
     fulls: &[&str],
     known: Option<&BTreeMap<lookup::LookupKey, Value>>,
-) -> (Vec<String>, Option<RenderError>) {
-    let mut texts = Vec::with_capacity(fulls.len());
-    let workers = workers(fulls.len());
-    if workers <= 1 {
-        for full in fulls {
-            match render_text(hb, ctx, names, full) {
-                Ok(text) => texts.push(text),
-                Err(e) => return (texts, Some(e)),
-            }
-        }
-        return (texts, None);
-    }
+    workers: usize,
+    out: &mut Vec<Manifest>,
+) -> Result<(), RenderError> {
     let next = AtomicUsize::new(0);
-    let base: &Context = ctx;
-    // (index, text, warnings it raised) per template.
-    type Done = (usize, Result<String, RenderError>, Vec<String>);
-    let mut done: Vec<Done> = std::thread::scope(|s| {
+    let queue = Mutex::new(Queue {
+        docs: Vec::new(),
+        rendering: fulls.len(),
+    });
+    let ready = Condvar::new();
+    let mut all: Vec<Work> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                let next = &next;
+                let (next, queue, ready) = (&next, &queue, &ready);
                 s.spawn(move || {
                     // Each worker has its own render state: lookups answered
                     // from the same known objects, its own warnings.
                     lookup::start(known);
                     helpers::start_warnings();
-                    let mut ctx = base.clone();
-                    let mut mine: Vec<Done> = Vec::new();
+                    let mut ctx = ctx.clone();
+                    let mut work = Work::default();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(full) = fulls.get(i) else { break };
-                        let text = render_text(hb, &mut ctx, names, full);
-                        mine.push((i, text, helpers::take_warnings()));
+                        if let Some(full) = fulls.get(i) {
+                            let outcome =
+                                render_streaming(hb, &mut ctx, names, full, i, queue, ready);
+                            work.rendered.push((i, outcome, helpers::take_warnings()));
+                            continue;
+                        }
+                        let Some((t, d, text)) = take(queue, ready) else {
+                            break;
+                        };
+                        work.parsed
+                            .push((t, d, manifest::parse_document(fulls[t], d, &text)));
                     }
-                    (mine, lookup::finish())
+                    work.lookups = lookup::finish();
+                    work
                 })
             })
             .collect();
-        let mut all = Vec::with_capacity(fulls.len());
-        for h in handles {
+        handles
+            .into_iter()
             // A panic in a worker is a bug; surface it.
-            let (mine, (wanted, asked)) = h
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            lookup::merge(wanted, asked);
-            all.extend(mine);
-        }
-        all
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     });
-    done.sort_by_key(|(i, ..)| *i);
-    for (_, text, warnings) in done {
+    let mut rendered = Vec::with_capacity(fulls.len());
+    let mut parsed = Vec::new();
+    for work in &mut all {
+        let (wanted, asked) = std::mem::take(&mut work.lookups);
+        lookup::merge(wanted, asked);
+        rendered.append(&mut work.rendered);
+        parsed.append(&mut work.parsed);
+    }
+    rendered.sort_by_key(|(i, ..)| *i);
+    // Warnings up to the first template that failed, and its error.
+    let mut failed = None;
+    for (i, outcome, warnings) in rendered {
         helpers::extend_warnings(warnings);
-        match text {
-            Ok(text) => texts.push(text),
-            Err(e) => return (texts, Some(e)),
+        if let Err(e) = outcome {
+            failed = Some((i, e));
+            break;
         }
     }
-    (texts, None)
+    let end = failed.as_ref().map_or(fulls.len(), |(i, _)| *i);
+    // The objects of the templates before the first that failed to render,
+    // in order: a bad document there is the earlier error.
+    parsed.sort_by_key(|(t, d, _)| (*t, *d));
+    let mut objects = Vec::with_capacity(parsed.len());
+    for (_, _, outcome) in parsed.into_iter().take_while(|(t, ..)| *t < end) {
+        objects.extend(outcome?);
+    }
+    out.append(&mut objects);
+    failed.map_or(Ok(()), |(_, e)| Err(e))
+}
+
+/// Renders template `i` (`full`), its documents going to `queue` as they
+/// are written; the queue then knows the template is done.
+fn render_streaming(
+    hb: &Handlebars<'_>,
+    ctx: &mut Context,
+    names: &NameMap,
+    full: &str,
+    i: usize,
+    queue: &Mutex<Queue>,
+    ready: &Condvar,
+) -> Result<(), RenderError> {
+    if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
+        tm.insert("Name".into(), Value::String(full.to_string()));
+    }
+    let mut sink = Sink {
+        stream: manifest::DocStream::new(),
+        template: i,
+        queue,
+        ready,
+    };
+    let outcome = hb
+        .render_with_context_to_write(full, ctx, &mut sink)
+        .map_err(|e| convert(e, names, full));
+    let mut q = lock(queue);
+    if outcome.is_ok() {
+        // The last document; a template that failed has no objects.
+        sink.stream.finish(&mut |d, text| q.docs.push((i, d, text)));
+    }
+    q.rendering -= 1;
+    drop(q);
+    ready.notify_all();
+    outcome
+}
+
+/// The next document to parse, waiting while templates are still rendering;
+/// `None` when every template is done and every document taken.
+fn take(queue: &Mutex<Queue>, ready: &Condvar) -> Option<(usize, usize, String)> {
+    let mut q = lock(queue);
+    loop {
+        if let Some(doc) = q.docs.pop() {
+            return Some(doc);
+        }
+        if q.rendering == 0 {
+            return None;
+        }
+        q = ready
+            .wait(q)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+}
+
+/// The queue, also after a worker panicked holding it (the panic is raised
+/// again when the workers are joined).
+fn lock(queue: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
+    queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where a template renders to: each document it completes goes to the
+/// queue.
+struct Sink<'a> {
+    stream: manifest::DocStream,
+    template: usize,
+    queue: &'a Mutex<Queue>,
+    ready: &'a Condvar,
+}
+
+impl std::io::Write for Sink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Handlebars writes whole `str` segments, so a piece is never cut
+        // inside a character.
+        let piece = std::str::from_utf8(buf)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let (template, queue, ready) = (self.template, self.queue, self.ready);
+        self.stream.push(piece, &mut |d, text| {
+            lock(queue).docs.push((template, d, text));
+            ready.notify_one();
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +412,40 @@ mod tests {
                 e.starts_with("each/templates/b.yaml") && e.contains("missing"),
                 "{workers}: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn a_template_that_fails_after_a_bad_document_reports_the_render_error() {
+        // Its first document is already written (and, on several workers,
+        // queued and parsed) when the render fails; one thread never
+        // splits a template that failed, so the render error is the one.
+        let templates = [
+            ("a.yaml", cm("a", "")),
+            (
+                "b.yaml",
+                "apiVersion: v1\nmetadata:\n  name: x\n---\nv: {{Values.missing}}\n".to_string(),
+            ),
+        ];
+        for workers in [1, 2, 4] {
+            let e = run(workers, &templates).unwrap_err();
+            assert!(
+                e.starts_with("each/templates/b.yaml")
+                    && e.contains("missing value `Values.missing`"),
+                "{workers}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_template_of_many_documents_keeps_their_order() {
+        let many: Vec<String> = (0..40).map(|i| cm(&format!("o{i}"), "")).collect();
+        let templates = [("many.yaml", many.join("---\n"))];
+        for workers in [1, 2, 4] {
+            let r = run(workers, &templates).unwrap();
+            let names: Vec<&str> = r.manifests.iter().map(|m| m.name.as_str()).collect();
+            let want: Vec<String> = (0..40).map(|i| format!("o{i}")).collect();
+            assert_eq!(names, want, "{workers} workers");
         }
     }
 }

@@ -154,23 +154,14 @@ pub fn split(source: &str, rendered: &str) -> Result<Vec<Manifest>, ManifestErro
 pub fn split_all(outputs: &[(&str, &str)]) -> Result<Vec<Manifest>, ManifestError> {
     // Documents are slices of the rendered texts, split at `---` lines:
     // (source, 1-based document index, text).
-    let mut docs: Vec<(&str, usize, &str)> = Vec::new();
-    for (source, rendered) in outputs {
-        let mut start = 0;
-        let mut at = 0;
-        let mut index = 1;
-        for line in rendered.split_inclusive('\n') {
-            // The line without its break, as `str::lines` gives it.
-            let bare = line.strip_suffix('\n').unwrap_or(line);
-            if is_separator(bare.strip_suffix('\r').unwrap_or(bare)) {
-                docs.push((source, index, &rendered[start..at]));
-                index += 1;
-                start = at + line.len();
-            }
-            at += line.len();
-        }
-        docs.push((source, index, &rendered[start..]));
-    }
+    let docs: Vec<(&str, usize, &str)> = outputs
+        .iter()
+        .flat_map(|(source, rendered)| {
+            documents(rendered)
+                .into_iter()
+                .map(move |(index, doc)| (*source, index, doc))
+        })
+        .collect();
     // Documents parse independently: a large render (hundreds of
     // PersistentVolumes) is parsed on every core.
     let parse =
@@ -204,11 +195,91 @@ pub fn split_all(outputs: &[(&str, &str)]) -> Result<Vec<Manifest>, ManifestErro
     Ok(out)
 }
 
+/// A template's documents with their 1-based indices, split at `---` lines.
+fn documents(rendered: &str) -> Vec<(usize, &str)> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in rendered.split_inclusive('\n') {
+        // The line without its break, as `str::lines` gives it.
+        let bare = line.strip_suffix('\n').unwrap_or(line);
+        if is_separator(bare.strip_suffix('\r').unwrap_or(bare)) {
+            docs.push((docs.len() + 1, &rendered[start..at]));
+            start = at + line.len();
+        }
+        at += line.len();
+    }
+    docs.push((docs.len() + 1, &rendered[start..]));
+    docs
+}
+
 /// Below this many documents per thread, parsing stays on one thread.
 const PARALLEL_DOCS_PER_THREAD: usize = 64;
 
+/// Splits a template's output into documents as it is written, so they can
+/// be parsed while the template is still rendering. The documents and
+/// their 1-based indices are those [`split_all`] finds in the whole text,
+/// however the text is cut into pieces.
+#[derive(Debug, Default)]
+pub(crate) struct DocStream {
+    /// The current document, up to what has been written.
+    buf: String,
+    /// Where the current (unfinished) line starts in `buf`.
+    line_start: usize,
+    /// 1-based index of the current document.
+    index: usize,
+}
+
+impl DocStream {
+    /// A stream at the start of a template's output.
+    pub(crate) fn new() -> DocStream {
+        DocStream {
+            index: 1,
+            ..DocStream::default()
+        }
+    }
+
+    /// Appends `piece`, handing each document it completes to `done` with
+    /// its index.
+    pub(crate) fn push(&mut self, piece: &str, done: &mut impl FnMut(usize, String)) {
+        // Only the new text is searched for line breaks: a long line written
+        // in many pieces is not scanned again for each.
+        let mut from = self.buf.len();
+        self.buf.push_str(piece);
+        while let Some(nl) = self.buf[from..].find('\n') {
+            let end = from + nl;
+            let bare = &self.buf[self.line_start..end];
+            if is_separator(bare.strip_suffix('\r').unwrap_or(bare)) {
+                let rest = self.buf.split_off(end + 1);
+                let mut doc = std::mem::replace(&mut self.buf, rest);
+                doc.truncate(self.line_start);
+                done(self.index, doc);
+                self.index += 1;
+                self.line_start = 0;
+                from = 0;
+            } else {
+                self.line_start = end + 1;
+                from = end + 1;
+            }
+        }
+    }
+
+    /// Ends the output: the last document (and, when the text ends in a
+    /// separator without a line break, the empty one after it).
+    pub(crate) fn finish(mut self, done: &mut impl FnMut(usize, String)) {
+        let last = &self.buf[self.line_start..];
+        if is_separator(last.strip_suffix('\r').unwrap_or(last)) {
+            self.buf.truncate(self.line_start);
+            done(self.index, self.buf);
+            done(self.index + 1, String::new());
+        } else {
+            done(self.index, self.buf);
+        }
+    }
+}
+
 /// Parses one document of a template's output (`None` when blank).
-fn parse_document(
+pub(crate) fn parse_document(
     source: &str,
     document: usize,
     doc: &str,
@@ -397,6 +468,36 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((e.document, e.line), (2, Some(3)), "{e}");
+    }
+
+    #[test]
+    fn documents_written_in_pieces_are_those_of_the_whole_text() {
+        let texts = [
+            "",
+            "---",
+            "---\r",
+            "a: 1\n---",
+            "a: 1\n---\nb: 2\n",
+            "---\n# c\n--- # x\nk: v\n---\n\n",
+            "a: 1\r\n---\r\nb: 2\n---\r\r\nc: 3\n----\n--- \n",
+            "x: ---\n  ---\n---\tz\n---#\nlast",
+        ];
+        for text in texts {
+            let want: Vec<(usize, String)> = documents(text)
+                .into_iter()
+                .map(|(i, d)| (i, d.to_string()))
+                .collect();
+            for size in 1..=text.len().max(1) {
+                let mut got = Vec::new();
+                let mut stream = DocStream::new();
+                let mut done = |i: usize, d: String| got.push((i, d));
+                for piece in text.as_bytes().chunks(size) {
+                    stream.push(std::str::from_utf8(piece).unwrap(), &mut done);
+                }
+                stream.finish(&mut done);
+                assert_eq!(got, want, "{text:?} in pieces of {size}");
+            }
+        }
     }
 
     #[test]
