@@ -423,7 +423,13 @@ pub fn check_hooks(manifests: &[Manifest]) -> Result<(), ManifestError> {
 
 /// Formats manifests as one YAML stream, each preceded by its source.
 pub fn to_stream(manifests: &[Manifest]) -> String {
-    let mut out = String::new();
+    // Sized once: growing by doubling copied a large render's output
+    // several times over.
+    let len = manifests
+        .iter()
+        .map(|m| m.source.len() + m.text.len() + 16)
+        .sum();
+    let mut out = String::with_capacity(len);
     for m in manifests {
         out.push_str("---\n# Source: ");
         out.push_str(&m.source);

@@ -396,7 +396,16 @@ fn render_into(
     } else {
         Vec::new()
     };
-    let (mut hb, names, compiled) = registry(chart, prefix, &sources)?;
+    // NOTES.txt compiles with the templates, on every core, not after them.
+    let notes = chart
+        .notes
+        .as_ref()
+        .filter(|_| top && application)
+        .map(|n| (format!("{prefix}/{}", n.path), n.source.as_str()));
+    let batch: Vec<(String, &str)> = sources.iter().cloned().chain(notes.clone()).collect();
+    let (mut hb, names, mut compiled) = registry(chart, prefix, &batch)?;
+    // Compiled last, so it is the last result.
+    let notes = notes.and_then(|(full, _)| Some((compiled.pop()?, full)));
     let mut ctx = Context::wraps(json!({
         "Values": values.values,
         "Release": {
@@ -429,19 +438,15 @@ fn render_into(
             opts.lookups.as_ref(),
             &mut out.manifests,
         )?;
-        if top {
-            if let Some(n) = &chart.notes {
-                let full = format!("{prefix}/{}", n.path);
-                hb.register_template_string(&full, &n.source)
-                    .map_err(|e| convert_parse(e, &full))?;
-                if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
-                    tm.insert("Name".into(), Value::String(full.clone()));
-                }
-                out.notes = Some(
-                    hb.render_with_context(&full, &ctx)
-                        .map_err(|e| convert(e, &names, &full))?,
-                );
+        if let Some((compiled, full)) = notes {
+            hb.register_template(&full, compiled.map_err(|e| convert_parse(e, &full))?);
+            if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
+                tm.insert("Name".into(), Value::String(full.clone()));
             }
+            out.notes = Some(
+                hb.render_with_context(&full, &ctx)
+                    .map_err(|e| convert(e, &names, &full))?,
+            );
         }
     }
     for (sub, r) in chart.subcharts.iter().zip(&values.subcharts) {
@@ -456,6 +461,37 @@ fn render_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chart_with_notes(notes: &str) -> crate::chart::Chart {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+        std::fs::write(
+            dir.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: nt\nversion: 1.0.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{Release.Name}}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("templates/NOTES.txt"), notes).unwrap();
+        crate::chart::load(dir.path()).unwrap()
+    }
+
+    #[test]
+    fn notes_render_after_the_templates_and_name_themselves_in_errors() {
+        let opts = RenderOptions::offline("rel", "ns");
+        let chart = chart_with_notes("{{Release.Name}} from {{Template.Name}}\n");
+        let values = crate::values::resolve(&chart, &Default::default()).unwrap();
+        let r = render(&chart, &values, &opts).unwrap();
+        assert_eq!(r.notes.as_deref(), Some("rel from nt/templates/NOTES.txt\n"));
+        assert_eq!(r.manifests.len(), 1);
+        let chart = chart_with_notes("ok\n{{#if x}}never closed\n");
+        let values = crate::values::resolve(&chart, &Default::default()).unwrap();
+        let e = render(&chart, &values, &opts).unwrap_err().to_string();
+        assert!(e.starts_with("nt/templates/NOTES.txt line 3"), "{e}");
+    }
 
     #[test]
     fn finds_partial_references_and_cycles() {
