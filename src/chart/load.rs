@@ -549,4 +549,20 @@ mod tests {
         .to_string();
         assert!(e.contains("not a valid JSON Schema"), "{e}");
     }
+
+    #[test]
+    fn with_several_bad_files_the_first_read_is_reported() {
+        let load = |entries: &[(&str, &str)]| {
+            from_files(files(entries), Path::new("demo"), None)
+                .unwrap_err()
+                .to_string()
+        };
+        let bad_schema = ("values.schema.json", "{\"type\": 5}");
+        let e = load(&[("Chart.yaml", "apiVersion: v2\nname: demo\n"), bad_schema]);
+        assert!(e.contains("Chart.yaml") && e.contains("version"), "{e}");
+        let e = load(&[("Chart.yaml", CHART), ("values.yaml", "- a\n"), bad_schema]);
+        assert!(e.contains("values.yaml"), "{e}");
+        let e = load(&[("Chart.yaml", CHART), ("values.yaml", "a: 1\n"), bad_schema]);
+        assert!(e.contains("not a valid JSON Schema"), "{e}");
+    }
 }

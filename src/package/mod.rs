@@ -52,7 +52,9 @@ pub fn source_date_epoch() -> Result<u64, PackageError> {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(bytes);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    // One formatted write, not a String per byte (a render's `sha256sum`
+    // calls this for every object).
+    format!("{:x}", h.finalize())
 }
 
 /// Builds the `.tgz` bytes of a chart named `name` holding `files`: entries
@@ -170,6 +172,19 @@ pub fn package(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_hex_is_the_lower_case_digest() {
+        // FIPS 180-2 test vectors.
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     fn files() -> Files {
         let mut f = Files::new();

@@ -485,7 +485,10 @@ mod tests {
         let chart = chart_with_notes("{{Release.Name}} from {{Template.Name}}\n");
         let values = crate::values::resolve(&chart, &Default::default()).unwrap();
         let r = render(&chart, &values, &opts).unwrap();
-        assert_eq!(r.notes.as_deref(), Some("rel from nt/templates/NOTES.txt\n"));
+        assert_eq!(
+            r.notes.as_deref(),
+            Some("rel from nt/templates/NOTES.txt\n")
+        );
         assert_eq!(r.manifests.len(), 1);
         let chart = chart_with_notes("ok\n{{#if x}}never closed\n");
         let values = crate::values::resolve(&chart, &Default::default()).unwrap();
