@@ -96,6 +96,8 @@ struct Queue {
     /// (template index, document index, text).
     docs: Vec<(usize, usize, String)>,
     rendering: usize,
+    /// Workers waiting for a document.
+    waiting: usize,
 }
 
 /// What one worker did: per template it rendered, (index, outcome,
@@ -130,6 +132,7 @@ fn render_on_workers(
     let queue = Mutex::new(Queue {
         docs: Vec::new(),
         rendering: fulls.len(),
+        waiting: 0,
     });
     let ready = Condvar::new();
     let mut all: Vec<Work> = std::thread::scope(|s| {
@@ -219,7 +222,7 @@ fn render_streaming(
         ready,
     };
     let outcome = hb
-        .render_with_context_to_write(full, ctx, &mut sink)
+        .render_with_context_to_output(full, ctx, &mut sink)
         .map_err(|e| convert(e, names, full));
     let mut q = lock(queue);
     if outcome.is_ok() {
@@ -243,9 +246,11 @@ fn take(queue: &Mutex<Queue>, ready: &Condvar) -> Option<(usize, usize, String)>
         if q.rendering == 0 {
             return None;
         }
+        q.waiting += 1;
         q = ready
             .wait(q)
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        q.waiting -= 1;
     }
 }
 
@@ -266,21 +271,17 @@ struct Sink<'a> {
     ready: &'a Condvar,
 }
 
-impl std::io::Write for Sink<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        // Handlebars writes whole `str` segments, so a piece is never cut
-        // inside a character.
-        let piece = std::str::from_utf8(buf)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+impl handlebars::Output for Sink<'_> {
+    fn write(&mut self, piece: &str) -> std::io::Result<()> {
         let (template, queue, ready) = (self.template, self.queue, self.ready);
         self.stream.push(piece, &mut |d, text| {
-            lock(queue).docs.push((template, d, text));
-            ready.notify_one();
+            let mut q = lock(queue);
+            q.docs.push((template, d, text));
+            // Waking a thread is a system call; only when one waits.
+            if q.waiting > 0 {
+                ready.notify_one();
+            }
         });
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

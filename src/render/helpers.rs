@@ -244,9 +244,20 @@ fn width(c: &Call) -> Result<i64, String> {
     Ok(n)
 }
 
+/// `s` with `n` spaces before each line (also an empty last one), built in
+/// one pass: `indent` runs for every object of a large render.
 fn indent(n: i64, s: &str) -> String {
-    let pad = " ".repeat(n.max(0) as usize);
-    format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
+    let width = usize::try_from(n).unwrap_or(0);
+    let lines = 1 + s.bytes().filter(|b| *b == b'\n').count();
+    let mut out = String::with_capacity(s.len() + width * lines);
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.extend(std::iter::repeat_n(' ', width));
+        out.push_str(line);
+    }
+    out
 }
 
 fn printf(call: &Call) -> HResult {

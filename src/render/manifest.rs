@@ -250,7 +250,11 @@ impl DocStream {
             let end = from + nl;
             let bare = &self.buf[self.line_start..end];
             if is_separator(bare.strip_suffix('\r').unwrap_or(bare)) {
-                let rest = self.buf.split_off(end + 1);
+                // The next document is likely about as long as this one:
+                // room for it up front, rather than growing a copy of the
+                // rest by doubling.
+                let mut rest = String::with_capacity(self.buf.len().max(256));
+                rest.push_str(&self.buf[end + 1..]);
                 let mut doc = std::mem::replace(&mut self.buf, rest);
                 doc.truncate(self.line_start);
                 done(self.index, doc);

@@ -48,6 +48,15 @@ fn indentation() {
     );
     assert!(err("{{indent \"x\" \"a\"}}").contains("indent: `x` is not a number"));
     assert!(err("{{nindent 99999999999 \"a\"}}").contains("outside 0..=1024"));
+    // Sprig's: the pad, then every line break followed by the pad (so an
+    // empty line and an empty last line get it too).
+    for s in ["", "a", "\n", "a\n\nb\n", "\n\nx", "ä\nß"] {
+        for n in [0, 1, 4] {
+            let pad = " ".repeat(n as usize);
+            let sprig = format!("{pad}{}", s.replace('\n', &format!("\n{pad}")));
+            assert_eq!(indent(n, s), sprig, "{n} {s:?}");
+        }
+    }
 }
 
 #[test]

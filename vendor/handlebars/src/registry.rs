@@ -811,6 +811,20 @@ impl<'reg> Registry<'reg> {
         self.render_to_output(name, &ctx, &mut output)
     }
 
+    /// Render a registered template using reusable `Context`, writing to an
+    /// [`Output`], which receives whole `str` pieces (windlass patch).
+    pub fn render_with_context_to_output<O>(
+        &self,
+        name: &str,
+        ctx: &Context,
+        output: &mut O,
+    ) -> Result<(), RenderError>
+    where
+        O: Output,
+    {
+        self.render_to_output(name, ctx, output)
+    }
+
     /// Render a registered template using reusable `Context`, and write data to
     /// the `std::io::Write`
     pub fn render_with_context_to_write<W>(
