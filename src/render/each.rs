@@ -212,6 +212,10 @@ fn render_streaming(
     queue: &Mutex<Queue>,
     ready: &Condvar,
 ) -> Result<(), RenderError> {
+    // Counted as done however it ends: were a helper to panic (a bug), the
+    // other workers must not wait for its documents forever; the panic is
+    // raised again when the workers are joined.
+    let _done = Finished { queue, ready };
     if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
         tm.insert("Name".into(), Value::String(full.to_string()));
     }
@@ -224,15 +228,26 @@ fn render_streaming(
     let outcome = hb
         .render_with_context_to_output(full, ctx, &mut sink)
         .map_err(|e| convert(e, names, full));
-    let mut q = lock(queue);
     if outcome.is_ok() {
         // The last document; a template that failed has no objects.
+        let mut q = lock(queue);
         sink.stream.finish(&mut |d, text| q.docs.push((i, d, text)));
     }
-    q.rendering -= 1;
-    drop(q);
-    ready.notify_all();
     outcome
+}
+
+/// Marks a template done in the queue when dropped, and wakes the waiting
+/// workers (no more documents may come).
+struct Finished<'a> {
+    queue: &'a Mutex<Queue>,
+    ready: &'a Condvar,
+}
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        lock(self.queue).rendering -= 1;
+        self.ready.notify_all();
+    }
 }
 
 /// The next document to parse, waiting while templates are still rendering;
@@ -448,5 +463,38 @@ mod tests {
             let want: Vec<String> = (0..40).map(|i| format!("o{i}")).collect();
             assert_eq!(names, want, "{workers} workers");
         }
+    }
+
+    #[test]
+    fn a_panicking_template_does_not_leave_the_other_workers_waiting() {
+        // A helper that panics stands for a bug in windlass. The render
+        // must end in that panic, not wait forever for the documents of
+        // the template that panicked.
+        fn boom(
+            _: &handlebars::Helper<'_>,
+            _: &handlebars::Handlebars<'_>,
+            _: &handlebars::Context,
+            _: &mut handlebars::RenderContext<'_, '_>,
+            _: &mut dyn handlebars::Output,
+        ) -> handlebars::HelperResult {
+            panic!("a bug")
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut hb = handlebars::Handlebars::new();
+            hb.register_helper("boom", Box::new(boom));
+            hb.register_template_string("a", "x: 1\n---\n{{boom}}")
+                .unwrap();
+            hb.register_template_string("b", "y: 2\n").unwrap();
+            let ctx = handlebars::Context::wraps(json!({"Template": {}})).unwrap();
+            let names = Default::default();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                super::render_on_workers(&hb, &ctx, &names, &["a", "b"], None, 3, &mut Vec::new())
+            }));
+            let _ = tx.send(outcome.is_err());
+        });
+        // Generous: a render of two tiny templates; only a hang comes near.
+        let panicked = rx.recv_timeout(std::time::Duration::from_secs(120));
+        assert_eq!(panicked, Ok(true), "the render hung or did not panic");
     }
 }
