@@ -411,6 +411,23 @@ fn load_subcharts(
     Ok(subcharts)
 }
 
+/// A chart of in-memory files (`(path, text)`), for unit tests elsewhere in
+/// the crate.
+#[cfg(test)]
+pub(crate) fn from_texts(entries: &[(&str, &str)]) -> Result<Chart, ChartError> {
+    let files = entries
+        .iter()
+        .map(|(path, text)| {
+            let file = ChartFile {
+                data: text.as_bytes().to_vec(),
+                executable: false,
+            };
+            (path.to_string(), file)
+        })
+        .collect();
+    from_files(files, Path::new("test"), None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -317,17 +317,18 @@ mod tests {
 
     /// Renders a chart of these templates with `workers` worker threads.
     fn run(workers: usize, templates: &[(&str, String)]) -> Result<Rendered, String> {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
-        std::fs::write(
-            dir.path().join("Chart.yaml"),
-            "apiVersion: v2\nname: each\nversion: 1.0.0\n",
-        )
-        .unwrap();
-        for (name, text) in templates {
-            std::fs::write(dir.path().join("templates").join(name), text).unwrap();
-        }
-        let chart = crate::chart::load(dir.path()).unwrap();
+        let paths: Vec<String> = templates
+            .iter()
+            .map(|(n, _)| format!("templates/{n}"))
+            .collect();
+        let mut files = vec![("Chart.yaml", "apiVersion: v2\nname: each\nversion: 1.0.0\n")];
+        files.extend(
+            paths
+                .iter()
+                .zip(templates)
+                .map(|(p, (_, t))| (p.as_str(), t.as_str())),
+        );
+        let chart = crate::chart::load::from_texts(&files).unwrap();
         let values = crate::values::resolve(&chart, &Default::default()).unwrap();
         let mut opts = RenderOptions::offline("r", "ns");
         let key = |name: &str| LookupKey {

@@ -463,20 +463,15 @@ mod tests {
     use super::*;
 
     fn chart_with_notes(notes: &str) -> crate::chart::Chart {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
-        std::fs::write(
-            dir.path().join("Chart.yaml"),
-            "apiVersion: v2\nname: nt\nversion: 1.0.0\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("templates/cm.yaml"),
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{Release.Name}}\n",
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("templates/NOTES.txt"), notes).unwrap();
-        crate::chart::load(dir.path()).unwrap()
+        crate::chart::load::from_texts(&[
+            ("Chart.yaml", "apiVersion: v2\nname: nt\nversion: 1.0.0\n"),
+            (
+                "templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{Release.Name}}\n",
+            ),
+            ("templates/NOTES.txt", notes),
+        ])
+        .unwrap()
     }
 
     #[test]
