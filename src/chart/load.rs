@@ -411,11 +411,10 @@ fn load_subcharts(
     Ok(subcharts)
 }
 
-/// A chart of in-memory files (`(path, text)`), for unit tests elsewhere in
-/// the crate.
+/// Chart files from `(path, text)` pairs, for unit tests.
 #[cfg(test)]
-pub(crate) fn from_texts(entries: &[(&str, &str)]) -> Result<Chart, ChartError> {
-    let files = entries
+fn files_of(entries: &[(&str, &str)]) -> Files {
+    entries
         .iter()
         .map(|(path, text)| {
             let file = ChartFile {
@@ -424,27 +423,21 @@ pub(crate) fn from_texts(entries: &[(&str, &str)]) -> Result<Chart, ChartError> 
             };
             (path.to_string(), file)
         })
-        .collect();
-    from_files(files, Path::new("test"), None)
+        .collect()
+}
+
+/// A chart of in-memory files (`(path, text)`), for unit tests elsewhere in
+/// the crate.
+#[cfg(test)]
+pub(crate) fn from_texts(entries: &[(&str, &str)]) -> Result<Chart, ChartError> {
+    from_files(files_of(entries), Path::new("test"), None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn file(s: &str) -> ChartFile {
-        ChartFile {
-            data: s.as_bytes().to_vec(),
-            executable: false,
-        }
-    }
-
-    fn files(entries: &[(&str, &str)]) -> Files {
-        entries
-            .iter()
-            .map(|(k, v)| (k.to_string(), file(v)))
-            .collect()
-    }
+    use super::files_of as files;
 
     const CHART: &str = "apiVersion: v2\nname: demo\nversion: 0.1.0\n";
 

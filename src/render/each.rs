@@ -46,9 +46,7 @@ fn render_text(
     names: &NameMap,
     full: &str,
 ) -> Result<String, RenderError> {
-    if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
-        tm.insert("Name".into(), Value::String(full.to_string()));
-    }
+    super::set_template_name(ctx, full);
     hb.render_with_context(full, ctx)
         .map_err(|e| convert(e, names, full))
 }
@@ -216,9 +214,7 @@ fn render_streaming(
     // other workers must not wait for its documents forever; the panic is
     // raised again when the workers are joined.
     let _done = Finished { queue, ready };
-    if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
-        tm.insert("Name".into(), Value::String(full.to_string()));
-    }
+    super::set_template_name(ctx, full);
     let mut sink = Sink {
         stream: manifest::DocStream::new(),
         template: i,

@@ -328,6 +328,13 @@ fn chart_context(chart: &Chart) -> Value {
     })
 }
 
+/// Sets `Template.Name` to the template about to render.
+fn set_template_name(ctx: &mut Context, full: &str) {
+    if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
+        tm.insert("Name".into(), Value::String(full.to_string()));
+    }
+}
+
 /// Renders a chart and its enabled subcharts into install-ordered manifests.
 pub fn render(
     chart: &Chart,
@@ -440,9 +447,7 @@ fn render_into(
         )?;
         if let Some((compiled, full)) = notes {
             hb.register_template(&full, compiled.map_err(|e| convert_parse(e, &full))?);
-            if let Some(Value::Object(tm)) = ctx.data_mut().get_mut("Template") {
-                tm.insert("Name".into(), Value::String(full.clone()));
-            }
+            set_template_name(&mut ctx, &full);
             out.notes = Some(
                 hb.render_with_context(&full, &ctx)
                     .map_err(|e| convert(e, &names, &full))?,
@@ -489,6 +494,12 @@ mod tests {
         let values = crate::values::resolve(&chart, &Default::default()).unwrap();
         let e = render(&chart, &values, &opts).unwrap_err().to_string();
         assert!(e.starts_with("nt/templates/NOTES.txt line 3"), "{e}");
+        // NOTES.txt compiles with the templates, but its error still comes
+        // after theirs: the template's render error is the one reported.
+        let mut chart = chart;
+        chart.templates[0].source = "v: {{Values.missing}}\n".into();
+        let e = render(&chart, &values, &opts).unwrap_err().to_string();
+        assert!(e.starts_with("nt/templates/cm.yaml"), "{e}");
     }
 
     #[test]
