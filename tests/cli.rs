@@ -601,3 +601,27 @@ fn lint_warns_when_a_statefulset_would_delete_its_claims() {
         Some(1)
     );
 }
+
+#[test]
+#[cfg(not(target_env = "msvc"))]
+fn the_allocator_asks_for_huge_pages_and_the_environment_still_overrides() {
+    // src/main.rs sets jemalloc's `thp:always` (4,100 page faults in a
+    // large render become about 1,500). jemalloc prints its options when
+    // asked to through the environment, which is read after the built-in
+    // setting and wins over it.
+    let opts = |conf: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .arg("version")
+            .env("_RJEM_MALLOC_CONF", conf)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        stderr(&out)
+    };
+    assert!(
+        opts("stats_print:true").contains("opt.thp: \"always\""),
+        "{}",
+        opts("stats_print:true")
+    );
+    assert!(opts("stats_print:true,thp:default").contains("opt.thp: \"default\""));
+}
