@@ -13,6 +13,11 @@ use windlass::values::{self, UserValues};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// And its options (src/main.rs: heap in transparent huge pages).
+#[cfg(not(target_env = "msvc"))]
+#[export_name = "_rjem_malloc_conf"]
+static MALLOC_CONF: &[u8; 11] = b"thp:always\0";
+
 /// Writes a chart whose one template renders `objects` ConfigMaps and
 /// Services, each using partials and the common helpers.
 fn synthetic_chart(dir: &Path, objects: usize) {
