@@ -246,7 +246,7 @@ impl DocStream {
         // in many pieces is not scanned again for each.
         let mut from = self.buf.len();
         self.buf.push_str(piece);
-        while let Some(nl) = self.buf[from..].find('\n') {
+        while let Some(nl) = memchr::memchr(b'\n', &self.buf.as_bytes()[from..]) {
             let end = from + nl;
             let bare = &self.buf[self.line_start..end];
             if is_separator(bare.strip_suffix('\r').unwrap_or(bare)) {

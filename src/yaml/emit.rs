@@ -167,7 +167,30 @@ fn plain_safe(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
-    if "-?:,[]{}#&*!|>'\"%@`<=".contains(first) || first.is_whitespace() {
+    if matches!(
+        first,
+        '-' | '?'
+            | ':'
+            | ','
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '#'
+            | '&'
+            | '*'
+            | '!'
+            | '|'
+            | '>'
+            | '\''
+            | '"'
+            | '%'
+            | '@'
+            | '`'
+            | '<'
+            | '='
+    ) || first.is_whitespace()
+    {
         return false;
     }
     if s.ends_with(char::is_whitespace) || s.ends_with(':') {

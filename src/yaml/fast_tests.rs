@@ -180,3 +180,25 @@ fn agrees_with_the_general_reader_on_generated_documents() {
         "only {read} generated documents were read fast"
     );
 }
+
+#[test]
+fn lines_and_the_colon_search_answer_as_the_standard_library_does() {
+    for text in [
+        "",
+        "\n",
+        "a",
+        "a\n",
+        "a\nb",
+        "\n\na\r\n b \n",
+        "k: v # c\nx:#y\n#z: w",
+    ] {
+        let want: Vec<&str> = text.split('\n').collect();
+        assert_eq!(super::lines(text).collect::<Vec<_>>(), want, "{text:?}");
+        let b = text.as_bytes();
+        assert_eq!(
+            super::has_colon_space_or_space_hash(b),
+            text.contains(": ") || text.contains(" #"),
+            "{text:?}"
+        );
+    }
+}
