@@ -164,6 +164,32 @@ fn literal_safe(s: &str) -> bool {
 /// Whether the string can be written without quotes and read back as
 /// itself by YAML 1.1 and 1.2 readers.
 fn plain_safe(s: &str) -> bool {
+    is_word(s) || plain_safe_in_full(s)
+}
+
+/// Words YAML reads as something else than a string, when told apart
+/// without case: YAML 1.1 booleans and nulls, and the `inf`/`nan` a YAML
+/// 1.2 reader takes as numbers.
+const SPECIAL_WORDS: &[&str] = &[
+    "y", "yes", "n", "no", "true", "false", "on", "off", "null", "inf", "nan", "infinity",
+];
+
+/// The common case, decided in one pass: a letter, then letters, digits,
+/// `.`, `_`, `/` and `-` (a key, kind, name or path segment), and not one
+/// of [`SPECIAL_WORDS`]. Such a string has no indicator, no `: ` or ` #`,
+/// no space or control character, and is no number, boolean or null to
+/// either YAML version, so [`plain_safe_in_full`] says yes to it too
+/// (tested); it answered for every string before, and keys and values are
+/// mostly words.
+fn is_word(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.first().is_some_and(u8::is_ascii_alphabetic)
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'/' | b'-'))
+        && !SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
+}
+
+fn plain_safe_in_full(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
@@ -215,4 +241,61 @@ fn plain_safe(s: &str) -> bool {
         return false;
     }
     plain_reads_as_string(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn a_word_is_plain_safe_by_the_full_rules_too() {
+        // Random strings over the characters that matter (letters that
+        // start special words, digits, signs, dots, separators, spaces,
+        // indicators) plus the special words in several cases.
+        let alphabet: Vec<char> = "yYnNtTfFoOiIeEaAlLsSuU0159.+-_/: #'\"!&*{}[],?|>%@`~\t"
+            .chars()
+            .collect();
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut words = 0;
+        for i in 0..200_000 {
+            let s: String = if i % 10 == 0 {
+                let w = SPECIAL_WORDS[rng.gen_range(0..SPECIAL_WORDS.len())];
+                w.chars()
+                    .map(|c| {
+                        if rng.gen_bool(0.5) {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect()
+            } else {
+                let n = rng.gen_range(0..7);
+                (0..n)
+                    .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                    .collect()
+            };
+            if is_word(&s) {
+                words += 1;
+                assert!(plain_safe_in_full(&s), "{s:?}");
+            }
+        }
+        assert!(words > 1000, "{words}");
+        for w in [
+            "name",
+            "nodeAffinity",
+            "ReadWriteOnce",
+            "app.kubernetes.io/name",
+            "Infinite",
+        ] {
+            assert!(is_word(w), "{w}");
+        }
+        for w in [
+            "No", "TRUE", "Off", "nan", "Infinity", "1a", "a b", "a:", "",
+        ] {
+            assert!(!is_word(w), "{w}");
+        }
+    }
 }
