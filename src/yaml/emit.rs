@@ -183,11 +183,28 @@ const SPECIAL_WORDS: &[&str] = &[
 /// mostly words.
 fn is_word(s: &str) -> bool {
     let b = s.as_bytes();
-    b.first().is_some_and(u8::is_ascii_alphabetic)
-        && b.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'/' | b'-'))
-        && !SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
+    let Some(first) = b.first() else {
+        return false;
+    };
+    first.is_ascii_alphabetic()
+        && b.iter().all(|&c| WORD_BYTE[usize::from(c)])
+        // Every special word is at most 8 letters and starts with one of these.
+        && !(b.len() <= 8
+            && matches!(first.to_ascii_lowercase(), b'y' | b'n' | b't' | b'f' | b'o' | b'i')
+            && SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)))
 }
+
+/// The bytes of a word after its first letter, as a table: one load per byte.
+static WORD_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-');
+        c += 1;
+    }
+    t
+};
 
 fn plain_safe_in_full(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
