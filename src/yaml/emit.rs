@@ -187,24 +187,12 @@ fn is_word(s: &str) -> bool {
         return false;
     };
     first.is_ascii_alphabetic()
-        && b.iter().all(|&c| WORD_BYTE[usize::from(c)])
+        && b.iter().all(|&c| super::is_word_byte(c))
         // Every special word is at most 8 letters and starts with one of these.
         && !(b.len() <= 8
             && matches!(first.to_ascii_lowercase(), b'y' | b'n' | b't' | b'f' | b'o' | b'i')
             && SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)))
 }
-
-/// The bytes of a word after its first letter, as a table: one load per byte.
-static WORD_BYTE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-');
-        c += 1;
-    }
-    t
-};
 
 fn plain_safe_in_full(s: &str) -> bool {
     let Some(first) = s.chars().next() else {

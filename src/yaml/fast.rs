@@ -192,11 +192,7 @@ fn split_entry(content: &str) -> Option<(&str, &str)> {
     if !after.is_empty() && !after.starts_with(' ') {
         return None;
     }
-    let simple = !key.is_empty()
-        && !key.starts_with('-')
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+    let simple = !key.is_empty() && !key.starts_with('-') && key.bytes().all(super::is_word_byte);
     if !simple {
         return None;
     }

@@ -23,6 +23,24 @@ use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+/// A letter, digit, `.`, `_`, `/` or `-`: what keys and most plain
+/// values are made of (the fast reader's simple keys, the writer's words).
+pub(crate) fn is_word_byte(c: u8) -> bool {
+    WORD_BYTE[usize::from(c)]
+}
+
+/// [`is_word_byte`] as a table: one load per byte.
+static WORD_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-');
+        c += 1;
+    }
+    t
+};
+
 pub use emit::to_string;
 
 /// A YAML document that failed to parse.
