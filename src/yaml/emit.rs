@@ -164,34 +164,7 @@ fn literal_safe(s: &str) -> bool {
 /// Whether the string can be written without quotes and read back as
 /// itself by YAML 1.1 and 1.2 readers.
 fn plain_safe(s: &str) -> bool {
-    is_word(s) || plain_safe_in_full(s)
-}
-
-/// Words YAML reads as something else than a string, when told apart
-/// without case: YAML 1.1 booleans and nulls, and the `inf`/`nan` a YAML
-/// 1.2 reader takes as numbers.
-const SPECIAL_WORDS: &[&str] = &[
-    "y", "yes", "n", "no", "true", "false", "on", "off", "null", "inf", "nan", "infinity",
-];
-
-/// The common case, decided in one pass: a letter, then letters, digits,
-/// `.`, `_`, `/` and `-` (a key, kind, name or path segment), and not one
-/// of [`SPECIAL_WORDS`]. Such a string has no indicator, no `: ` or ` #`,
-/// no space or control character, and is no number, boolean or null to
-/// either YAML version, so [`plain_safe_in_full`] says yes to it too
-/// (tested); it answered for every string before, and keys and values are
-/// mostly words.
-fn is_word(s: &str) -> bool {
-    let b = s.as_bytes();
-    let Some(first) = b.first() else {
-        return false;
-    };
-    first.is_ascii_alphabetic()
-        && b.iter().all(|&c| super::is_word_byte(c))
-        // Every special word is at most 8 letters and starts with one of these.
-        && !(b.len() <= 8
-            && matches!(first.to_ascii_lowercase(), b'y' | b'n' | b't' | b'f' | b'o' | b'i')
-            && SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)))
+    super::is_word(s) || plain_safe_in_full(s)
 }
 
 fn plain_safe_in_full(s: &str) -> bool {
@@ -250,6 +223,7 @@ fn plain_safe_in_full(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{is_word, SPECIAL_WORDS};
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};

@@ -228,7 +228,11 @@ fn add_entry(node: &mut Node, key: &str, value: &str) -> Option<()> {
     let Node::Map { map, pending } = node else {
         return None;
     };
-    let key = resolve::key_string(plain(key)?).ok()?;
+    let key = if super::is_word(key) {
+        key.to_string()
+    } else {
+        resolve::key_string(plain(key)?).ok()?
+    };
     if value.is_empty() {
         if map.contains_key(&key) {
             return None;
@@ -248,6 +252,9 @@ fn add_entry(node: &mut Node, key: &str, value: &str) -> Option<()> {
 
 /// The value of a one-line scalar in the subset.
 fn scalar(text: &str) -> Option<Value> {
+    if super::is_word(text) {
+        return Some(Value::String(text.to_string()));
+    }
     match text {
         "{}" => return Some(Value::Object(Map::new())),
         "[]" => return Some(Value::Array(Vec::new())),

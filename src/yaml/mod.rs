@@ -23,6 +23,33 @@ use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+/// Words YAML reads as something else than a string, when told apart
+/// without case: YAML 1.1 booleans and nulls, and the `inf`/`nan` a YAML
+/// 1.2 reader takes as numbers.
+pub(crate) const SPECIAL_WORDS: &[&str] = &[
+    "y", "yes", "n", "no", "true", "false", "on", "off", "null", "inf", "nan", "infinity",
+];
+
+/// The common case, decided in one pass: a letter, then letters, digits,
+/// `.`, `_`, `/` and `-` (a key, kind, name or path segment), and not one
+/// of [`SPECIAL_WORDS`]. Such a string has no indicator, no `: ` or ` #`,
+/// no space or control character, and is no number, boolean or null to
+/// either YAML version: the writer leaves it unquoted and the reader takes
+/// it as that string, each without its full checks (tested against both);
+/// keys and values are mostly words.
+pub(crate) fn is_word(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(first) = b.first() else {
+        return false;
+    };
+    first.is_ascii_alphabetic()
+        && b.iter().all(|&c| is_word_byte(c))
+        // Every special word is at most 8 letters and starts with one of these.
+        && !(b.len() <= 8
+            && matches!(first.to_ascii_lowercase(), b'y' | b'n' | b't' | b'f' | b'o' | b'i')
+            && SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)))
+}
+
 /// A letter, digit, `.`, `_`, `/` or `-`: what keys and most plain
 /// values are made of (the fast reader's simple keys, the writer's words).
 pub(crate) fn is_word_byte(c: u8) -> bool {
