@@ -228,7 +228,8 @@ fn add_entry(node: &mut Node, key: &str, value: &str) -> Option<()> {
     let Node::Map { map, pending } = node else {
         return None;
     };
-    let key = if super::is_word(key) {
+    // `split_entry` let through only word bytes.
+    let key = if super::is_word_of_word_bytes(key) {
         key.to_string()
     } else {
         resolve::key_string(plain(key)?).ok()?

@@ -38,12 +38,17 @@ pub(crate) const SPECIAL_WORDS: &[&str] = &[
 /// it as that string, each without its full checks (tested against both);
 /// keys and values are mostly words.
 pub(crate) fn is_word(s: &str) -> bool {
+    s.bytes().all(is_word_byte) && is_word_of_word_bytes(s)
+}
+
+/// [`is_word`] for a string already known to be all [`is_word_byte`]s (the
+/// fast reader's simple keys).
+pub(crate) fn is_word_of_word_bytes(s: &str) -> bool {
     let b = s.as_bytes();
     let Some(first) = b.first() else {
         return false;
     };
     first.is_ascii_alphabetic()
-        && b.iter().all(|&c| is_word_byte(c))
         // Every special word is at most 8 letters and starts with one of these.
         && !(b.len() <= 8
             && matches!(first.to_ascii_lowercase(), b'y' | b'n' | b't' | b'f' | b'o' | b'i')
