@@ -23,8 +23,16 @@ pub fn to_string(v: &Value) -> String {
     out
 }
 
+/// `n` spaces, copied from a constant in slices (pushing them one `char` at
+/// a time was a percent of a large render's instructions).
 fn pad(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
+    const SPACES: &str = "                                                                ";
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        left -= k;
+    }
 }
 
 fn map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
@@ -225,6 +233,15 @@ fn plain_safe_in_full(s: &str) -> bool {
 mod tests {
     use super::super::{is_word, SPECIAL_WORDS};
     use super::*;
+
+    #[test]
+    fn pad_writes_exactly_n_spaces() {
+        for n in [0, 1, 2, 63, 64, 65, 200] {
+            let mut out = String::from("x");
+            pad(&mut out, n);
+            assert_eq!(out, format!("x{}", " ".repeat(n)), "{n}");
+        }
+    }
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
