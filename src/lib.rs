@@ -25,17 +25,3 @@ pub mod yaml;
 /// The field manager, `managed-by` label value and `Release.Service` that
 /// windlass writes.
 pub const TOOL_NAME: &str = "windlass";
-#[doc(hidden)]
-pub static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-#[doc(hidden)]
-pub fn tmark(l: &str) {
-    if std::env::var_os("WT").is_some() {
-        eprintln!(
-            "T {:>8.2} {l}",
-            T0.get_or_init(std::time::Instant::now)
-                .elapsed()
-                .as_secs_f64()
-                * 1000.0
-        );
-    }
-}

@@ -22,6 +22,5 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static MALLOC_CONF: &[u8; 11] = b"thp:always\0";
 
 fn main() -> std::process::ExitCode {
-    windlass::tmark("main");
     cli::run()
 }

@@ -56,16 +56,13 @@ fn matches_filter(source: &str, filter: &str) -> bool {
 
 pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
     let chart = super::load_chart(&args.chart, &args.source)?;
-    windlass::tmark("loaded");
     let user = UserValues::load(&args.values.sources(matches))?;
     let resolved = values::resolve(&chart, &user)?;
-    windlass::tmark("resolved");
     let mut opts = RenderOptions::offline(&args.release, &args.namespace);
     opts.kube_version = args.kube_version.clone();
     opts.is_install = !args.is_upgrade;
     opts.api_versions.extend(args.api_versions.iter().cloned());
     let mut rendered = render::render(&chart, &resolved, &opts)?;
-    windlass::tmark("rendered");
     for w in &rendered.warnings {
         eprintln!("warning: {w}");
     }

@@ -294,9 +294,7 @@ fn registry<'a>(
         .map(|p| (p.name.clone(), p.source.as_str()))
         .collect();
     sources.extend(templates.iter().cloned());
-    crate::tmark("registry");
     let mut compiled = compile::compile_all(&sources);
-    crate::tmark("compile_all");
     let own = compiled.split_off(partials.len());
     for (partial, compiled) in partials.iter().zip(compiled) {
         let compiled = compiled.map_err(|e| convert_parse(e, &names[&partial.name]))?;
@@ -447,7 +445,6 @@ fn render_into(
             opts.lookups.as_ref(),
             &mut out.manifests,
         )?;
-        crate::tmark("templates rendered");
         if let Some((compiled, full)) = notes {
             hb.register_template(&full, compiled.map_err(|e| convert_parse(e, &full))?);
             set_template_name(&mut ctx, &full);
