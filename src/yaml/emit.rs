@@ -231,7 +231,7 @@ fn plain_safe_in_full(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{is_word, SPECIAL_WORDS};
+    use super::super::is_word;
     use super::*;
 
     #[test]
@@ -242,37 +242,18 @@ mod tests {
             assert_eq!(out, format!("x{}", " ".repeat(n)), "{n}");
         }
     }
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
 
     #[test]
     fn a_word_is_plain_safe_by_the_full_rules_too() {
         // Random strings over the characters that matter (letters that
         // start special words, digits, signs, dots, separators, spaces,
-        // indicators) plus the special words in several cases.
-        let alphabet: Vec<char> = "yYnNtTfFoOiIeEaAlLsSuU0159.+-_/: #'\"!&*{}[],?|>%@`~\t"
-            .chars()
-            .collect();
-        let mut rng = StdRng::seed_from_u64(11);
+        // indicators) and the special words in several cases.
         let mut words = 0;
-        for i in 0..200_000 {
-            let s: String = if i % 10 == 0 {
-                let w = SPECIAL_WORDS[rng.gen_range(0..SPECIAL_WORDS.len())];
-                w.chars()
-                    .map(|c| {
-                        if rng.gen_bool(0.5) {
-                            c.to_ascii_uppercase()
-                        } else {
-                            c
-                        }
-                    })
-                    .collect()
-            } else {
-                let n = rng.gen_range(0..7);
-                (0..n)
-                    .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
-                    .collect()
-            };
+        for s in super::super::test_strings(
+            11,
+            200_000,
+            "yYnNtTfFoOiIeEaAlLsSuU0159.+-_/: #'\"!&*{}[],?|>%@`~\t",
+        ) {
             if is_word(&s) {
                 words += 1;
                 assert!(plain_safe_in_full(&s), "{s:?}");

@@ -207,27 +207,8 @@ fn lines_and_the_colon_search_answer_as_the_standard_library_does() {
 fn a_word_reads_as_itself_by_the_full_rules_too() {
     // The fast reader takes a word (yaml::is_word) as a string without
     // resolving it; the general resolver must agree, as key and as value.
-    let alphabet: Vec<char> = "yYnNtTfFoOiIeEaAlLsSuU0159.+-_/~".chars().collect();
-    let mut rng = StdRng::seed_from_u64(12);
     let mut words = 0;
-    for i in 0..100_000 {
-        let s: String = if i % 10 == 0 {
-            let w = crate::yaml::SPECIAL_WORDS[rng.gen_range(0..crate::yaml::SPECIAL_WORDS.len())];
-            w.chars()
-                .map(|c| {
-                    if rng.gen_bool(0.5) {
-                        c.to_ascii_uppercase()
-                    } else {
-                        c
-                    }
-                })
-                .collect()
-        } else {
-            let n = rng.gen_range(1..7);
-            (0..n)
-                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
-                .collect()
-        };
+    for s in crate::yaml::test_strings(12, 100_000, "yYnNtTfFoOiIeEaAlLsSuU0159.+-_/~") {
         if crate::yaml::is_word(&s) {
             words += 1;
             let doc = format!("{s}: {s}\n");

@@ -55,6 +55,37 @@ pub(crate) fn is_word_of_word_bytes(s: &str) -> bool {
             && SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)))
 }
 
+/// Strings to test [`is_word`] against the full rules with: `count` of
+/// them, one to six characters of `alphabet`, every tenth one of the
+/// [`SPECIAL_WORDS`] in a random case.
+#[cfg(test)]
+pub(crate) fn test_strings(seed: u64, count: usize, alphabet: &str) -> Vec<String> {
+    use rand::{Rng, SeedableRng};
+    let alphabet: Vec<char> = alphabet.chars().collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..count)
+        .map(|i| {
+            if i % 10 == 0 {
+                let w = SPECIAL_WORDS[rng.gen_range(0..SPECIAL_WORDS.len())];
+                w.chars()
+                    .map(|c| {
+                        if rng.gen_bool(0.5) {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect()
+            } else {
+                let n = rng.gen_range(1..7);
+                (0..n)
+                    .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                    .collect()
+            }
+        })
+        .collect()
+}
+
 /// A letter, digit, `.`, `_`, `/` or `-`: what keys and most plain
 /// values are made of (the fast reader's simple keys, the writer's words).
 pub(crate) fn is_word_byte(c: u8) -> bool {
