@@ -605,8 +605,8 @@ fn lint_warns_when_a_statefulset_would_delete_its_claims() {
 #[test]
 #[cfg(not(target_env = "msvc"))]
 fn the_allocator_asks_for_huge_pages_and_the_environment_still_overrides() {
-    // src/main.rs sets jemalloc's `thp:always` (4,100 page faults in a
-    // large render become about 1,500). jemalloc prints its options when
+    // src/main.rs sets jemalloc's `thp:always` (a large render takes
+    // fewer than half the page faults). jemalloc prints its options when
     // asked to through the environment, which is read after the built-in
     // setting and wins over it.
     let opts = |conf: &str| {
