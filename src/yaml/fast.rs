@@ -12,9 +12,10 @@
 //! duplicate keys, tabs, non-ASCII text, values JSON cannot hold) makes it
 //! answer `None`, and the caller reads the document with yaml-rust2, which
 //! also gives the error messages. Plain scalars and keys are resolved by
-//! the same functions as the general reader, so an
-//! accepted document means exactly what it means there; tests compare the
-//! two on generated documents.
+//! the same functions as the general reader, except words
+//! ([`super::is_word`]), which can only be strings and are taken as they
+//! are; so an accepted document means exactly what it means there. Tests
+//! compare the two on generated documents and on random words.
 
 use serde_json::{Map, Value};
 use yaml_rust2::scanner::TScalarStyle;
