@@ -448,6 +448,7 @@ mod registry;
 mod render;
 mod sources;
 mod support;
+mod tokens;
 pub mod template;
 mod util;
 

@@ -3,14 +3,13 @@ use std::iter::Peekable;
 use std::str::FromStr;
 
 use pest::error::LineColLocation;
-use pest::iterators::Pair;
-use pest::{Parser, Position, Span};
 use serde_json::value::Value as Json;
 
 use crate::error::{TemplateError, TemplateErrorReason};
-use crate::grammar::{HandlebarsParser, Rule};
+use crate::grammar::Rule;
 use crate::json::path::{Path, parse_json_path_from_iter};
 use crate::support;
+use crate::tokens::{self, Lines, Tok};
 
 use derive_builder::Builder;
 
@@ -320,10 +319,10 @@ impl Parameter {
     }
 
     pub fn parse(s: &str) -> Result<Parameter, TemplateError> {
-        let parser = HandlebarsParser::parse(Rule::parameter, s)
+        let parser = tokens::from_pest(Rule::parameter, s)
             .map_err(|_| TemplateError::of(TemplateErrorReason::InvalidParam(s.to_owned())))?;
 
-        let mut it = parser.flatten().peekable();
+        let mut it = parser.into_iter().peekable();
         Template::parse_param(s, &mut it, s.len() - 1)
     }
 
@@ -352,7 +351,7 @@ impl Template {
         limit: usize,
     ) -> Result<Parameter, TemplateError>
     where
-        I: Iterator<Item = Pair<'a, Rule>>,
+        I: Iterator<Item = Tok>,
     {
         let espec = Template::parse_expression(source, it.by_ref(), limit)?;
         Ok(Parameter::Subexpression(Subexpression::new(
@@ -368,23 +367,22 @@ impl Template {
         _: usize,
     ) -> Result<Parameter, TemplateError>
     where
-        I: Iterator<Item = Pair<'a, Rule>>,
+        I: Iterator<Item = Tok>,
     {
-        let name_node = it.next().unwrap();
-        let rule = name_node.as_rule();
-        let name_span = name_node.as_span();
+        let name_span = it.next().unwrap();
+        let rule = name_span.rule;
         match rule {
             Rule::identifier
             | Rule::partial_identifier
             | Rule::opt_identifier
             | Rule::opt_partial_identifier
-            | Rule::invert_tag_item => Ok(Parameter::Name(name_span.as_str().to_owned())),
+            | Rule::invert_tag_item => Ok(Parameter::Name(name_span.as_str(source).to_owned())),
             Rule::reference => {
-                let paths = parse_json_path_from_iter(it, name_span.end());
-                Ok(Parameter::Path(Path::new(name_span.as_str(), paths)))
+                let paths = parse_json_path_from_iter(source, it, name_span.end);
+                Ok(Parameter::Path(Path::new(name_span.as_str(source), paths)))
             }
             Rule::subexpression => {
-                Template::parse_subexpression(source, it.by_ref(), name_span.end())
+                Template::parse_subexpression(source, it.by_ref(), name_span.end)
             }
             other => unreachable!("{other:?}"),
         }
@@ -396,25 +394,25 @@ impl Template {
         _: usize,
     ) -> Result<Parameter, TemplateError>
     where
-        I: Iterator<Item = Pair<'a, Rule>>,
+        I: Iterator<Item = Tok>,
     {
         let mut param = it.next().unwrap();
-        if param.as_rule() == Rule::helper_parameter {
+        if param.rule == Rule::helper_parameter {
             param = it.next().unwrap();
         }
-        let param_rule = param.as_rule();
-        let param_span = param.as_span();
+        let param_rule = param.rule;
+        let param_span = param;
         let result = match param_rule {
             Rule::reference => {
-                let path_segs = parse_json_path_from_iter(it, param_span.end());
-                Parameter::Path(Path::new(param_span.as_str(), path_segs))
+                let path_segs = parse_json_path_from_iter(source, it, param_span.end);
+                Parameter::Path(Path::new(param_span.as_str(source), path_segs))
             }
             Rule::literal => {
                 // Parse the parameter as a JSON literal
                 let param_literal = it.next().unwrap();
-                let json_result = match param_literal.as_rule() {
+                let json_result = match param_literal.rule {
                     Rule::string_literal
-                        if it.peek().unwrap().as_rule() == Rule::string_inner_single_quote =>
+                        if it.peek().unwrap().rule == Rule::string_inner_single_quote =>
                     {
                         // ...unless the parameter is a single-quoted string.
                         // In that case, transform it to a double-quoted string
@@ -423,31 +421,30 @@ impl Template {
                         let double_quoted = format!(
                             "\"{}\"",
                             string_inner_single_quote
-                                .as_str()
+                                .as_str(source)
                                 .replace("\\'", "'")
                                 .replace('"', "\\\"")
                         );
                         Json::from_str(&double_quoted)
                     }
-                    _ => Json::from_str(param_span.as_str()),
+                    _ => Json::from_str(param_span.as_str(source)),
                 };
                 if let Ok(json) = json_result {
                     Parameter::Literal(json)
                 } else {
                     return Err(TemplateError::of(TemplateErrorReason::InvalidParam(
-                        param_span.as_str().to_owned(),
+                        param_span.as_str(source).to_owned(),
                     )));
                 }
             }
             Rule::subexpression => {
-                Template::parse_subexpression(source, it.by_ref(), param_span.end())?
+                Template::parse_subexpression(source, it.by_ref(), param_span.end)?
             }
             _ => unreachable!(),
         };
 
         while let Some(n) = it.peek() {
-            let n_span = n.as_span();
-            if n_span.end() > param_span.end() {
+            if n.end > param_span.end {
                 break;
             }
             it.next();
@@ -462,30 +459,27 @@ impl Template {
         limit: usize,
     ) -> Result<(String, Parameter), TemplateError>
     where
-        I: Iterator<Item = Pair<'a, Rule>>,
+        I: Iterator<Item = Tok>,
     {
         let name = it.next().unwrap();
-        let name_node = name.as_span();
         // identifier
-        let key = name_node.as_str().to_owned();
+        let key = name.as_str(source).to_owned();
 
         let value = Template::parse_param(source, it.by_ref(), limit)?;
         Ok((key, value))
     }
 
-    fn parse_block_param<'a, I>(_: &'a str, it: &mut Peekable<I>, limit: usize) -> BlockParam
+    fn parse_block_param<I>(source: &str, it: &mut Peekable<I>, limit: usize) -> BlockParam
     where
-        I: Iterator<Item = Pair<'a, Rule>>,
+        I: Iterator<Item = Tok>,
     {
         let p1_name = it.next().unwrap();
-        let p1_name_span = p1_name.as_span();
         // identifier
-        let p1 = p1_name_span.as_str().to_owned();
+        let p1 = p1_name.as_str(source).to_owned();
 
         let p2 = it.peek().and_then(|p2_name| {
-            let p2_name_span = p2_name.as_span();
-            if p2_name_span.end() <= limit {
-                Some(p2_name_span.as_str().to_owned())
+            if p2_name.end <= limit {
+                Some(p2_name.as_str(source).to_owned())
             } else {
                 None
             }
@@ -505,7 +499,7 @@ impl Template {
         limit: usize,
     ) -> Result<ExpressionSpec, TemplateError>
     where
-        I: Iterator<Item = Pair<'a, Rule>>,
+        I: Iterator<Item = Tok>,
     {
         let mut params: Vec<Parameter> = Vec::new();
         let mut hashes: HashMap<String, Parameter> = HashMap::new();
@@ -513,7 +507,7 @@ impl Template {
         let mut omit_pro_ws = false;
         let mut block_param = None;
 
-        if it.peek().unwrap().as_rule() == Rule::leading_tilde_to_omit_whitespace {
+        if it.peek().unwrap().rule == Rule::leading_tilde_to_omit_whitespace {
             omit_pre_ws = true;
             it.next();
         }
@@ -524,10 +518,9 @@ impl Template {
             let rule;
             let end;
             if let Some(pair) = it.peek() {
-                let pair_span = pair.as_span();
-                if pair_span.end() < limit {
-                    rule = pair.as_rule();
-                    end = pair_span.end();
+                if pair.end < limit {
+                    rule = pair.rule;
+                    end = pair.end;
                 } else {
                     break;
                 }
@@ -580,11 +573,11 @@ impl Template {
     fn process_standalone_statement(
         template_stack: &mut VecDeque<Template>,
         source: &str,
-        current_span: &Span<'_>,
+        current_span: &Tok,
         prevent_indent: bool,
         is_partial: bool,
     ) -> bool {
-        let continuation = &source[current_span.end()..];
+        let continuation = &source[current_span.end..];
 
         let mut with_trailing_newline = support::str::starts_with_empty_line(continuation);
 
@@ -594,7 +587,7 @@ impl Template {
 
         if with_trailing_newline {
             let with_leading_newline =
-                support::str::ends_with_empty_line(&source[..current_span.start()]);
+                support::str::ends_with_empty_line(&source[..current_span.start]);
 
             // prevent_indent: a special toggle for partial expression
             // (>) that leading whitespaces are kept
@@ -610,41 +603,37 @@ impl Template {
             }
 
             // return true when the item is the first element in root template
-            current_span.start() == 0 || with_leading_newline
+            current_span.start == 0 || with_leading_newline
         } else {
             false
         }
     }
 
-    fn raw_string<'a>(
-        source: &'a str,
-        pair: Option<Pair<'a, Rule>>,
+    /// `pair` is the text's token, `escapes` the starts of every `escape`
+    /// token of the template (windlass: tokens, not pest's pairs).
+    fn raw_string(
+        source: &str,
+        pair: Option<(Tok, &[usize])>,
         trim_start: bool,
         trim_start_line: bool,
     ) -> TemplateElement {
         let mut s = String::from(source);
 
-        if let Some(pair) = pair {
+        if let Some((pair_span, escapes)) = pair {
             // the source may contains leading space because of pest's limitation
             // we calculate none space start here in order to correct the offset
-            let pair_span = pair.as_span();
-
-            let current_start = pair_span.start();
-            let span_length = pair_span.end() - current_start;
+            let current_start = pair_span.start;
+            let span_length = pair_span.end - current_start;
             let leading_space_offset = s.len() - span_length;
 
-            // we would like to iterate pair reversely in order to remove certain
-            // index from our string buffer so here we convert the inner pairs to
-            // a vector.
-            for sub_pair in pair.into_inner().rev() {
+            // the escapes inside the text, last first, so earlier indexes
+            // stay valid as backslashes are removed
+            let from = escapes.partition_point(|&e| e < pair_span.start);
+            let to = escapes.partition_point(|&e| e < pair_span.end);
+            for &backslash_pos in escapes[from..to].iter().rev() {
                 // remove escaped backslash
-                if sub_pair.as_rule() == Rule::escape {
-                    let escape_span = sub_pair.as_span();
-
-                    let backslash_pos = escape_span.start();
-                    let backslash_rel_pos = leading_space_offset + backslash_pos - current_start;
-                    s.remove(backslash_rel_pos);
-                }
+                let backslash_rel_pos = leading_space_offset + backslash_pos - current_start;
+                s.remove(backslash_rel_pos);
             }
         }
 
@@ -662,6 +651,51 @@ impl Template {
         source: &str,
         options: TemplateOptions,
     ) -> Result<Template, TemplateError> {
+        // windlass: the hand-written scanner's tokens, or pest's where it
+        // gives up (and pest's error where the template does not parse).
+        let queue = match tokens::scan(source) {
+            Some(t) => t,
+            None => Self::pest_tokens(source, &options)?,
+        };
+        Self::compile_tokens(source, &queue, options)
+    }
+
+    fn pest_tokens(source: &str, options: &TemplateOptions) -> Result<Vec<Tok>, TemplateError> {
+        tokens::from_pest(Rule::handlebars, source).map_err(|e| {
+            let (line_no, col_no) = match e.line_col {
+                LineColLocation::Pos(line_col) => line_col,
+                LineColLocation::Span(line_col, _) => line_col,
+            };
+            TemplateError::of(TemplateErrorReason::InvalidSyntax(
+                e.variant.message().to_string(),
+            ))
+            .at(source, line_no, col_no)
+            .in_template(options.name())
+        })
+    }
+
+    /// windlass: compiles through pest's parser only (the reference the
+    /// scanner is checked against).
+    #[doc(hidden)]
+    pub fn compile_with_pest(source: &str) -> Result<Template, TemplateError> {
+        let options = TemplateOptions::default();
+        let queue = Self::pest_tokens(source, &options)?;
+        Self::compile_tokens(source, &queue, options)
+    }
+
+    /// windlass: whether the scanner reads `source` itself (`None` when it
+    /// leaves it to pest), and if so whether its tokens are pest's.
+    #[doc(hidden)]
+    pub fn scanner_agrees_with_pest(source: &str) -> Option<bool> {
+        let scanned = tokens::scan(source)?;
+        Some(tokens::from_pest(Rule::handlebars, source).ok() == Some(scanned))
+    }
+
+    fn compile_tokens(
+        source: &str,
+        queue: &[Tok],
+        options: TemplateOptions,
+    ) -> Result<Template, TemplateError> {
         let mut helper_stack: VecDeque<HelperTemplate> = VecDeque::new();
         let mut decorator_stack: VecDeque<DecoratorTemplate> = VecDeque::new();
         let mut template_stack: VecDeque<Template> = VecDeque::new();
@@ -672,49 +706,43 @@ impl Template {
         // then the leading whitespaces and newline of next rawstring will be trimed
         let mut trim_line_required = false;
 
-        let parser_queue = HandlebarsParser::parse(Rule::handlebars, source).map_err(|e| {
-            let (line_no, col_no) = match e.line_col {
-                LineColLocation::Pos(line_col) => line_col,
-                LineColLocation::Span(line_col, _) => line_col,
-            };
-            TemplateError::of(TemplateErrorReason::InvalidSyntax(
-                e.variant.message().to_string(),
-            ))
-            .at(source, line_no, col_no)
-            .in_template(options.name())
-        })?;
-
-        // dbg!(parser_queue.clone().flatten());
+        let lines = Lines::new(source);
+        let escapes: Vec<usize> = queue
+            .iter()
+            .filter(|t| t.rule == Rule::escape)
+            .map(|t| t.start)
+            .collect();
 
         // remove escape from our pair queue
-        let mut it = parser_queue
-            .flatten()
+        let mut it = queue
+            .iter()
+            .copied()
             .filter(|p| {
                 // remove rules that should be silent but not for now due to pest limitation
-                !matches!(p.as_rule(), Rule::escape | Rule::raw_run)
+                !matches!(p.rule, Rule::escape | Rule::raw_run)
             })
             .peekable();
-        let mut end_pos: Option<Position<'_>> = None;
+        let mut end_pos: Option<usize> = None;
         loop {
             if let Some(pair) = it.next() {
-                let prev_end = end_pos.as_ref().map_or(0, pest::Position::pos);
-                let rule = pair.as_rule();
-                let span = pair.as_span();
+                let prev_end = end_pos.unwrap_or(0);
+                let rule = pair.rule;
+                let span = pair;
 
                 let is_trailing_string = rule != Rule::template
-                    && span.start() != prev_end
+                    && span.start != prev_end
                     && !omit_pro_ws
                     && rule != Rule::raw_text
                     && rule != Rule::raw_block_text;
 
                 if is_trailing_string {
                     // trailing string check
-                    let (line_no, col_no) = pair.line_col();
+                    let (line_no, col_no) = lines.line_col(pair.start);
                     if rule == Rule::raw_block_end {
                         let mut t = Template::new();
                         t.push_element(
                             Template::raw_string(
-                                &source[prev_end..span.start()],
+                                &source[prev_end..span.start],
                                 None,
                                 false,
                                 trim_line_required,
@@ -727,7 +755,7 @@ impl Template {
                         let t = template_stack.front_mut().unwrap();
                         t.push_element(
                             Template::raw_string(
-                                &source[prev_end..span.start()],
+                                &source[prev_end..span.start],
                                 None,
                                 false,
                                 trim_line_required,
@@ -741,25 +769,25 @@ impl Template {
                     trim_line_required = false;
                 }
 
-                let (line_no, col_no) = pair.line_col();
+                let (line_no, col_no) = lines.line_col(pair.start);
                 match rule {
                     Rule::template => {
                         template_stack.push_front(Template::new());
                     }
                     Rule::raw_text => {
                         // leading space fix
-                        let start = if span.start() != prev_end {
+                        let start = if span.start != prev_end {
                             prev_end
                         } else {
-                            span.start()
+                            span.start
                         };
 
                         let t = template_stack.front_mut().unwrap();
 
                         t.push_element(
                             Template::raw_string(
-                                &source[start..span.end()],
-                                Some(pair.clone()),
+                                &source[start..span.end],
+                                Some((pair, &escapes)),
                                 omit_pro_ws,
                                 trim_line_required,
                             ),
@@ -774,7 +802,7 @@ impl Template {
                     | Rule::raw_block_start
                     | Rule::decorator_block_start
                     | Rule::partial_block_start => {
-                        let exp = Template::parse_expression(source, it.by_ref(), span.end())?;
+                        let exp = Template::parse_expression(source, it.by_ref(), span.end)?;
 
                         if exp.omit_pre_ws {
                             Template::remove_previous_whitespace(&mut template_stack);
@@ -822,15 +850,13 @@ impl Template {
                         // https://github.com/sunng87/handlebars-rust/issues/766
                         let mut invert_omit_pre_ws = false;
                         if rule == Rule::invert_chain_tag {
-                            if it.peek().unwrap().as_rule()
-                                == Rule::leading_tilde_to_omit_whitespace
-                            {
+                            if it.peek().unwrap().rule == Rule::leading_tilde_to_omit_whitespace {
                                 invert_omit_pre_ws = true;
                                 it.next();
                             }
-                            let _ = Template::parse_name(source, &mut it, span.end())?;
+                            let _ = Template::parse_name(source, &mut it, span.end)?;
                         }
-                        let mut exp = Template::parse_expression(source, it.by_ref(), span.end())?;
+                        let mut exp = Template::parse_expression(source, it.by_ref(), span.end)?;
 
                         if invert_omit_pre_ws {
                             exp.omit_pre_ws = true;
@@ -874,8 +900,8 @@ impl Template {
                         let mut t = Template::new();
                         t.push_element(
                             Template::raw_string(
-                                span.as_str(),
-                                Some(pair.clone()),
+                                span.as_str(source),
+                                Some((pair, &escapes)),
                                 omit_pro_ws,
                                 trim_line_required,
                             ),
@@ -892,7 +918,7 @@ impl Template {
                     | Rule::raw_block_end
                     | Rule::decorator_block_end
                     | Rule::partial_block_end => {
-                        let exp = Template::parse_expression(source, it.by_ref(), span.end())?;
+                        let exp = Template::parse_expression(source, it.by_ref(), span.end)?;
 
                         if exp.omit_pre_ws {
                             Template::remove_previous_whitespace(&mut template_stack);
@@ -931,7 +957,7 @@ impl Template {
                                     && !exp.omit_pre_ws
                                 {
                                     indent = support::str::find_trailing_whitespace_chars(
-                                        &source[..span.start()],
+                                        &source[..span.start],
                                     );
                                 }
 
@@ -1028,7 +1054,7 @@ impl Template {
                         );
 
                         let text = span
-                            .as_str()
+                            .as_str(source)
                             .trim_start_matches("{{!")
                             .trim_end_matches("}}");
                         let t = template_stack.front_mut().unwrap();
@@ -1044,7 +1070,7 @@ impl Template {
                         );
 
                         let text = span
-                            .as_str()
+                            .as_str(source)
                             .trim_start_matches("{{!--")
                             .trim_end_matches("--}}");
                         let t = template_stack.front_mut().unwrap();
@@ -1054,14 +1080,14 @@ impl Template {
                 }
 
                 if rule != Rule::template {
-                    end_pos = Some(span.end_pos());
+                    end_pos = Some(span.end);
                 }
             } else {
-                let prev_end = end_pos.as_ref().map_or(0, pest::Position::pos);
+                let prev_end = end_pos.unwrap_or(0);
                 if prev_end < source.len() {
                     let text = &source[prev_end..source.len()];
                     // is some called in if check
-                    let (line_no, col_no) = end_pos.unwrap().line_col();
+                    let (line_no, col_no) = lines.line_col(end_pos.unwrap());
                     let t = template_stack.front_mut().unwrap();
                     t.push_element(RawString(text.to_owned()), line_no, col_no);
                 }

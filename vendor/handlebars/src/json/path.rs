@@ -1,11 +1,8 @@
 use std::iter::Peekable;
 
-use pest::Parser;
-use pest::iterators::Pair;
-
 use crate::RenderErrorReason;
 use crate::error::RenderError;
-use crate::grammar::{HandlebarsParser, Rule};
+use crate::grammar::Rule;
 
 #[derive(PartialEq, Eq, Clone, Debug)]
 #[non_exhaustive]
@@ -34,10 +31,9 @@ impl Path {
     }
 
     pub fn parse(raw: &str) -> Result<Path, RenderError> {
-        HandlebarsParser::parse(Rule::path, raw)
+        crate::tokens::from_pest(Rule::path, raw)
             .map(|p| {
-                let parsed = p.flatten();
-                let segs = parse_json_path_from_iter(&mut parsed.peekable(), raw.len());
+                let segs = parse_json_path_from_iter(raw, &mut p.into_iter().peekable(), raw.len());
                 Ok(Path::new(raw, segs))
             })
             .map_err(|_| RenderErrorReason::InvalidJsonPath(raw.to_owned()))?
@@ -90,18 +86,21 @@ fn get_local_path_and_level(paths: &[PathSeg]) -> Option<(usize, String)> {
     })
 }
 
-pub(crate) fn parse_json_path_from_iter<'a, I>(it: &mut Peekable<I>, limit: usize) -> Vec<PathSeg>
+pub(crate) fn parse_json_path_from_iter<I>(
+    source: &str,
+    it: &mut Peekable<I>,
+    limit: usize,
+) -> Vec<PathSeg>
 where
-    I: Iterator<Item = Pair<'a, Rule>>,
+    I: Iterator<Item = crate::tokens::Tok>,
 {
     let mut path_stack = Vec::with_capacity(5);
     while let Some(n) = it.peek() {
-        let span = n.as_span();
-        if span.end() > limit {
+        if n.end > limit {
             break;
         }
 
-        match n.as_rule() {
+        match n.rule {
             Rule::path_root => {
                 path_stack.push(PathSeg::Ruled(Rule::path_root));
             }
@@ -112,7 +111,7 @@ where
                 path_stack.push(PathSeg::Ruled(Rule::path_up));
             }
             Rule::path_id | Rule::path_raw_id => {
-                let name = n.as_str();
+                let name = n.as_str(source);
                 if name != "this" {
                     path_stack.push(PathSeg::Named(name.to_string()));
                 }
