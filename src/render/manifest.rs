@@ -336,7 +336,7 @@ pub(crate) fn parse_document(
         .and_then(|m| m.get("namespace"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let text = crate::yaml::to_string(&object);
+    let text = crate::yaml::to_string_sized(&object, doc.len());
     Ok(Some(Manifest {
         source: source.to_string(),
         text,

@@ -11,7 +11,14 @@ use super::resolve::plain_reads_as_string;
 /// Serialises a value as block YAML without the trailing newline, the way
 /// Helm's `toYaml` does.
 pub fn to_string(v: &Value) -> String {
-    let mut out = String::new();
+    to_string_sized(v, 0)
+}
+
+/// [`to_string`] into a buffer of `capacity` bytes to start with: a
+/// rendered document's length is a good guess of its text's, and growing
+/// the buffer by doubling was a tenth of writing a large render's YAML.
+pub fn to_string_sized(v: &Value, capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity);
     match v {
         Value::Object(m) if !m.is_empty() => map(m, 0, &mut out),
         Value::Array(a) if !a.is_empty() => seq(a, 0, &mut out),

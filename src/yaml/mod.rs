@@ -104,7 +104,7 @@ static WORD_BYTE: [bool; 256] = {
     t
 };
 
-pub use emit::to_string;
+pub use emit::{to_string, to_string_sized};
 
 /// A YAML document that failed to parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -67,7 +67,12 @@ pub(crate) fn plain_non_string(s: &str) -> Option<Resolved> {
     if looks_like_timestamp(s) {
         return None;
     }
-    let digits: String = s.chars().filter(|c| *c != '_').collect();
+    // Underscores are rare; most numbers are read without a copy.
+    let digits: std::borrow::Cow<str> = if s.contains('_') {
+        s.chars().filter(|c| *c != '_').collect::<String>().into()
+    } else {
+        s.into()
+    };
     if let Some(v) = go_int(&digits) {
         return Some(Resolved::Json(v));
     }
@@ -92,7 +97,11 @@ fn go_int(s: &str) -> Option<Value> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let lower = body.to_ascii_lowercase();
+    let lower: std::borrow::Cow<str> = if body.bytes().any(|b| b.is_ascii_uppercase()) {
+        body.to_ascii_lowercase().into()
+    } else {
+        body.into()
+    };
     let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
         (16, d)
     } else if let Some(d) = lower.strip_prefix("0o") {
@@ -102,7 +111,7 @@ fn go_int(s: &str) -> Option<Value> {
     } else if lower.len() > 1 && lower.starts_with('0') {
         (8, &lower[1..])
     } else {
-        (10, lower.as_str())
+        (10, &*lower)
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
