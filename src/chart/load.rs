@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -16,7 +15,6 @@ use crate::package;
 
 /// Loads a chart from a directory or a `.tgz` archive.
 pub fn load(path: &Path) -> Result<Chart, ChartError> {
-    start_chart_schema();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ChartError::NotFound(path.to_path_buf()),
         _ => ChartError::Io {
@@ -122,26 +120,9 @@ fn is_executable(_meta: &std::fs::Metadata) -> bool {
     false
 }
 
-/// The compiled Chart.yaml schema, once per process.
-static CHART_VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
-
-/// Compiles the Chart.yaml schema on another core while this one reads
-/// the chart's files. It is the largest part of loading a chart: compiling
-/// it builds jsonschema's validator of the 2020-12 meta-schema (which the
-/// chart's own values schema is checked against next), about a third of a
-/// chart load's instructions for the HDFS chart. Whoever needs it first
-/// waits for it; where no thread can be started, it compiles when needed.
-fn start_chart_schema() {
-    static STARTED: AtomicBool = AtomicBool::new(false);
-    if CHART_VALIDATOR.get().is_none() && !STARTED.swap(true, Ordering::Relaxed) {
-        let _ = std::thread::Builder::new().spawn(|| {
-            chart_schema();
-        });
-    }
-}
-
 fn chart_schema() -> &'static jsonschema::Validator {
-    CHART_VALIDATOR.get_or_init(|| {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
         // The schema is compiled into the binary and covered by tests, so a
         // failure here is a bug in windlass itself, not user input.
         let schema: Value = serde_json::from_str(CHART_SCHEMA).expect("embedded chart schema");
