@@ -10,6 +10,7 @@
 pub mod action;
 pub mod chart;
 pub mod cluster;
+pub(crate) mod cores;
 pub mod diff;
 pub mod hook;
 pub mod lint;

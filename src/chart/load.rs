@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use super::constraint::Constraint;
+use super::precompile::Precompiled;
 use super::{
     Chart, ChartError, ChartFile, Files, Metadata, Subchart, Template, CHART_SCHEMA, MAX_FILE_SIZE,
     MAX_TOTAL_SIZE,
@@ -15,6 +16,17 @@ use crate::package;
 
 /// Loads a chart from a directory or a `.tgz` archive.
 pub fn load(path: &Path) -> Result<Chart, ChartError> {
+    load_with(path, false)
+}
+
+/// Loads a chart that is about to be rendered: as [`load`], and its
+/// templates (and its subcharts') are compiled on another core while the
+/// rest of it loads, so the first render finds them compiled.
+pub fn load_to_render(path: &Path) -> Result<Chart, ChartError> {
+    load_with(path, true)
+}
+
+fn load_with(path: &Path, precompile: bool) -> Result<Chart, ChartError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ChartError::NotFound(path.to_path_buf()),
         _ => ChartError::Io {
@@ -23,23 +35,33 @@ pub fn load(path: &Path) -> Result<Chart, ChartError> {
         },
     })?;
     if meta.is_dir() {
-        load_dir(path)
+        let files = read_dir_files(path)?;
+        from_files(files, path, Some(path), precompile)
     } else {
         let bytes = package::read_limited(path)?;
-        load_archive_bytes(&bytes, path)
+        let files = package::read_archive(&bytes, path)?;
+        from_files(files, path, None, precompile)
     }
 }
 
 /// Loads a chart from a directory, honouring `.windlassignore` and `.helmignore`.
 pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
     let files = read_dir_files(dir)?;
-    from_files(files, dir, Some(dir))
+    from_files(files, dir, Some(dir), false)
 }
 
 /// Loads a chart from archive bytes; `origin` names it in messages.
 pub fn load_archive_bytes(bytes: &[u8], origin: &Path) -> Result<Chart, ChartError> {
+    load_archive_bytes_with(bytes, origin, false)
+}
+
+fn load_archive_bytes_with(
+    bytes: &[u8],
+    origin: &Path,
+    precompile: bool,
+) -> Result<Chart, ChartError> {
     let files = package::read_archive(bytes, origin)?;
-    from_files(files, origin, None)
+    from_files(files, origin, None, precompile)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ChartError + '_ {
@@ -195,6 +217,33 @@ pub(crate) fn parse_metadata(text: &str, path: &Path) -> Result<Metadata, ChartE
     }
 }
 
+/// What a file under `templates/` is to the renderer.
+enum TemplateKind {
+    /// `templates/NOTES.txt`.
+    Notes,
+    /// A partial, by its registered name.
+    Partial(String),
+    /// A template of manifests (`.yaml`, `.yml`).
+    Manifests,
+}
+
+/// What the file at `path` is, or `None` when it is not rendered.
+fn template_kind(path: &str) -> Option<TemplateKind> {
+    if !path.starts_with("templates/") {
+        return None;
+    }
+    let file_name = path.rsplit('/').next().unwrap_or(path);
+    if path == "templates/NOTES.txt" {
+        Some(TemplateKind::Notes)
+    } else if let Some(name) = partial_name(file_name) {
+        Some(TemplateKind::Partial(name))
+    } else if file_name.ends_with(".yaml") || file_name.ends_with(".yml") {
+        Some(TemplateKind::Manifests)
+    } else {
+        None
+    }
+}
+
 /// Partial name for `templates/_labels.yaml` (`labels`), or `None` when the
 /// file is not a partial.
 fn partial_name(file_name: &str) -> Option<String> {
@@ -210,7 +259,25 @@ pub(crate) fn from_files(
     files: Files,
     origin: &Path,
     dir: Option<&Path>,
+    precompile: bool,
 ) -> Result<Chart, ChartError> {
+    // Started before anything is checked, so the templates compile while
+    // Chart.yaml and the values schema are; a file that is no template, or
+    // no text, is left to the checks below. Not on a single core, where the
+    // two would only take turns.
+    let precompiled = (precompile && crate::cores::cores() > 1)
+        .then(|| {
+            let items = files
+                .iter()
+                .filter(|(path, _)| template_kind(path).is_some())
+                .filter_map(|(path, f)| {
+                    Some((path.clone(), String::from_utf8(f.data.clone()).ok()?))
+                })
+                .collect();
+            Precompiled::start(items)
+        })
+        .flatten()
+        .map(std::sync::Arc::new);
     let chart_yaml = text(&files, "Chart.yaml", origin)?
         .ok_or_else(|| ChartError::MissingChartYaml(origin.into()))?;
     let metadata = parse_metadata(&chart_yaml, &origin.join("Chart.yaml"))?;
@@ -263,41 +330,46 @@ pub(crate) fn from_files(
     let mut partials: Vec<Template> = Vec::new();
     let mut notes = None;
     for path in files.keys().filter(|p| p.starts_with("templates/")) {
-        let file_name = path.rsplit('/').next().unwrap_or(path);
+        // Every file there must be text, rendered or not.
         let Some(source) = text(&files, path, origin)? else {
             continue;
         };
-        if path == "templates/NOTES.txt" {
-            notes = Some(Template {
-                name: path.clone(),
-                path: path.clone(),
-                source,
-            });
-        } else if let Some(name) = partial_name(file_name) {
-            if let Some(other) = partials.iter().find(|p| p.name == name) {
-                return Err(ChartError::Invalid {
-                    path: origin.join(path),
-                    problems: vec![format!(
-                        "partial `{name}` is already defined by {}",
-                        other.path
-                    )],
+        let Some(kind) = template_kind(path) else {
+            continue;
+        };
+        match kind {
+            TemplateKind::Notes => {
+                notes = Some(Template {
+                    name: path.clone(),
+                    path: path.clone(),
+                    source,
+                })
+            }
+            TemplateKind::Partial(name) => {
+                if let Some(other) = partials.iter().find(|p| p.name == name) {
+                    return Err(ChartError::Invalid {
+                        path: origin.join(path),
+                        problems: vec![format!(
+                            "partial `{name}` is already defined by {}",
+                            other.path
+                        )],
+                    });
+                }
+                partials.push(Template {
+                    name,
+                    path: path.clone(),
+                    source,
                 });
             }
-            partials.push(Template {
-                name,
-                path: path.clone(),
-                source,
-            });
-        } else if file_name.ends_with(".yaml") || file_name.ends_with(".yml") {
-            templates.push(Template {
+            TemplateKind::Manifests => templates.push(Template {
                 name: path.clone(),
                 path: path.clone(),
                 source,
-            });
+            }),
         }
     }
 
-    let subcharts = load_subcharts(&files, &metadata, origin, dir)?;
+    let subcharts = load_subcharts(&files, &metadata, origin, dir, precompile)?;
 
     Ok(Chart {
         metadata,
@@ -310,6 +382,7 @@ pub(crate) fn from_files(
         files,
         origin: origin.to_path_buf(),
         compiled_schema,
+        precompiled,
     })
 }
 
@@ -318,6 +391,7 @@ fn load_subcharts(
     metadata: &Metadata,
     origin: &Path,
     dir: Option<&Path>,
+    precompile: bool,
 ) -> Result<Vec<Subchart>, ChartError> {
     // Subcharts present under charts/, by their Chart.yaml name.
     let mut dirs: BTreeMap<String, Files> = BTreeMap::new();
@@ -334,7 +408,11 @@ fn load_subcharts(
             }
             None if rest.ends_with(".tgz") => {
                 let sub_origin = origin.join(path);
-                found.push(load_archive_bytes(&file.data, &sub_origin)?);
+                found.push(load_archive_bytes_with(
+                    &file.data,
+                    &sub_origin,
+                    precompile,
+                )?);
             }
             None => {}
         }
@@ -342,7 +420,12 @@ fn load_subcharts(
     for (sub, sub_files) in dirs {
         let sub_origin = origin.join("charts").join(&sub);
         let sub_dir = dir.map(|d| d.join("charts").join(&sub));
-        found.push(from_files(sub_files, &sub_origin, sub_dir.as_deref())?);
+        found.push(from_files(
+            sub_files,
+            &sub_origin,
+            sub_dir.as_deref(),
+            precompile,
+        )?);
     }
 
     let dep_err = |name: &str, problem: String| ChartError::Dependency {
@@ -367,7 +450,8 @@ fn load_subcharts(
                     ));
                 };
                 let target = dir.join(repo.trim_start_matches("file://"));
-                load(&target).map_err(|e| dep_err(&dep.name, format!("loading {repo}: {e}")))?
+                load_with(&target, precompile)
+                    .map_err(|e| dep_err(&dep.name, format!("loading {repo}: {e}")))?
             }
             (None, Some(repo)) if !repo.is_empty() => {
                 return Err(dep_err(
@@ -430,7 +514,14 @@ fn files_of(entries: &[(&str, &str)]) -> Files {
 /// the crate.
 #[cfg(test)]
 pub(crate) fn from_texts(entries: &[(&str, &str)]) -> Result<Chart, ChartError> {
-    from_files(files_of(entries), Path::new("test"), None)
+    from_files(files_of(entries), Path::new("test"), None, false)
+}
+
+/// As [`from_texts`], loaded to be rendered (templates compiled while it
+/// loads).
+#[cfg(test)]
+pub(crate) fn from_texts_to_render(entries: &[(&str, &str)]) -> Result<Chart, ChartError> {
+    from_files(files_of(entries), Path::new("test"), None, true)
 }
 
 #[cfg(test)]
@@ -454,6 +545,7 @@ mod tests {
             ]),
             Path::new("demo"),
             None,
+            false,
         )
         .unwrap();
         let names: Vec<_> = c.templates.iter().map(|t| t.name.as_str()).collect();
@@ -507,6 +599,7 @@ mod tests {
             ]),
             Path::new("p"),
             None,
+            false,
         )
         .unwrap();
         assert_eq!(c.subcharts.len(), 2);
@@ -527,13 +620,19 @@ mod tests {
             ]),
             Path::new("p"),
             None,
+            false,
         )
         .unwrap_err()
         .to_string();
         assert!(e.contains("does not satisfy"), "{e}");
-        let e = from_files(files(&[("Chart.yaml", parent)]), Path::new("p"), None)
-            .unwrap_err()
-            .to_string();
+        let e = from_files(
+            files(&[("Chart.yaml", parent)]),
+            Path::new("p"),
+            None,
+            false,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("dependency `zk`"), "{e}");
     }
 
@@ -543,6 +642,7 @@ mod tests {
             files(&[("Chart.yaml", CHART), ("values.yaml", "- a\n")]),
             Path::new("demo"),
             None,
+            false,
         )
         .unwrap_err()
         .to_string();
@@ -554,6 +654,7 @@ mod tests {
             ]),
             Path::new("demo"),
             None,
+            false,
         )
         .unwrap_err()
         .to_string();
@@ -563,7 +664,7 @@ mod tests {
     #[test]
     fn with_several_bad_files_the_first_read_is_reported() {
         let load = |entries: &[(&str, &str)]| {
-            from_files(files(entries), Path::new("demo"), None)
+            from_files(files(entries), Path::new("demo"), None, false)
                 .unwrap_err()
                 .to_string()
         };

@@ -3,6 +3,7 @@
 
 pub mod constraint;
 pub(crate) mod load;
+pub(crate) mod precompile;
 pub mod starter;
 
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use load::{load, load_archive_bytes, load_dir};
+pub use load::{load, load_archive_bytes, load_dir, load_to_render};
 
 /// The JSON Schema of `Chart.yaml`, shipped in `schemas/` for editors too.
 pub const CHART_SCHEMA: &str = include_str!("../../schemas/chart.schema.json");
@@ -191,6 +192,9 @@ pub struct Chart {
     /// a large schema takes milliseconds to compile, so values are checked
     /// with this one while `schema` is still what it was compiled from.
     pub(crate) compiled_schema: Option<std::sync::Arc<(Value, jsonschema::Validator)>>,
+    /// The templates, partials and `NOTES.txt`, compiled (or being compiled)
+    /// while the chart loaded, when it was loaded to be rendered.
+    pub(crate) precompiled: Option<std::sync::Arc<precompile::Precompiled>>,
 }
 
 impl Chart {

@@ -303,7 +303,8 @@ pub fn check_provenance(
 /// (`:TAG`, `@sha256:DIGEST`, or `--version`); else `REPO/CHART` from a
 /// configured repository at `--version` (a semver range; default the
 /// newest stable), downloaded and verified against the repository's
-/// digest.
+/// digest. Every caller renders it next, so its templates compile on
+/// another core while it loads ([`windlass::chart::load_to_render`]).
 pub fn load_chart(
     chart: &std::path::Path,
     source: &SourceArgs,
@@ -319,7 +320,7 @@ pub fn load_chart(
             source.plain_http,
         ))??;
         eprintln!("using {text} {} ({}, verified)", pulled.tag, pulled.digest);
-        let chart = windlass::chart::load(&pulled.archive)?;
+        let chart = windlass::chart::load_to_render(&pulled.archive)?;
         let name = format!("{}-{}.tgz", chart.metadata.name, chart.metadata.version);
         let layer = format!("{text} (provenance layer)");
         check_provenance(source, &pulled.archive, &name, pulled.prov, &layer)?;
@@ -344,7 +345,7 @@ pub fn load_chart(
             let v = windlass::package::provenance::verify(chart, &expand_home(&source.keyring))?;
             eprintln!("verified: {text} signed by {}", v.signed_by.join(", "));
         }
-        return Ok(windlass::chart::load(chart)?);
+        return Ok(windlass::chart::load_to_render(chart)?);
     }
     let fetched = block_on(windlass::repo::fetch_chart(&paths, &text, version))?;
     let (path, entry) = match fetched {
@@ -369,7 +370,7 @@ pub fn load_chart(
             .to_string();
         check_provenance(source, &path, &file_name, prov, &url)?;
     }
-    Ok(windlass::chart::load(&path)?)
+    Ok(windlass::chart::load_to_render(&path)?)
 }
 
 /// `~/x` as `$HOME/x` (a default path written for the help text).

@@ -137,7 +137,12 @@ pub fn with_overrides(chart: &Chart, opts: &PackageOptions) -> Result<Chart, Pac
         },
     );
     let dir = chart.origin.is_dir().then_some(chart.origin.as_path());
-    Ok(crate::chart::load::from_files(files, &chart.origin, dir)?)
+    Ok(crate::chart::load::from_files(
+        files,
+        &chart.origin,
+        dir,
+        false,
+    )?)
 }
 
 /// Writes `NAME-VERSION.tgz` for `chart` into `out_dir`.

@@ -3,15 +3,54 @@
 //! is vendor/handlebars' scanner (pest's parser only where the scanner
 //! gives up); the tests below hold the two to the same tokens.
 
-use std::sync::OnceLock;
-
 use handlebars::{Template, TemplateError};
 
-/// The number of cores to use. Asked once per process: the standard library
-/// reads the cgroup files on every call, and a render asks for every template.
-pub(crate) fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+use crate::chart::Chart;
+use crate::cores::{cores, make_room};
+
+#[cfg(test)]
+thread_local! {
+    /// How many templates renders on this thread compiled themselves.
+    pub(crate) static COMPILED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One template a render needs compiled.
+pub(crate) struct Item<'a> {
+    /// The chart it belongs to, which may have compiled it while loading.
+    pub chart: &'a Chart,
+    /// Its path in that chart (`templates/...`).
+    pub path: &'a str,
+    /// The name it is registered under.
+    pub name: String,
+    /// Its text.
+    pub source: &'a str,
+}
+
+/// Compiles `items`, taking those their chart compiled while it loaded
+/// ([`crate::chart::load_to_render`]) and compiling the rest on every core;
+/// the results are in the same order.
+pub(crate) fn compile_items(items: &[Item<'_>]) -> Vec<Result<Template, TemplateError>> {
+    let taken: Vec<Option<Result<Template, TemplateError>>> = items
+        .iter()
+        .map(|it| {
+            let store = it.chart.precompiled.as_ref()?;
+            store.take(it.path, it.source, &it.name)
+        })
+        .collect();
+    let missing: Vec<(String, &str)> = items
+        .iter()
+        .zip(&taken)
+        .filter(|(_, t)| t.is_none())
+        .map(|(it, _)| (it.name.clone(), it.source))
+        .collect();
+    #[cfg(test)]
+    COMPILED.with(|c| c.set(c.get() + missing.len()));
+    let mut compiled = compile_all(&missing).into_iter();
+    // `compile_all` gives one result per missing item, in order.
+    taken
+        .into_iter()
+        .filter_map(|t| t.or_else(|| compiled.next()))
+        .collect()
 }
 
 /// Compiles `(name, source)` pairs; the results are in the same order.
@@ -28,11 +67,16 @@ pub(crate) fn compile_all(items: &[(String, &str)]) -> Vec<Result<Template, Temp
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 let mine: Vec<usize> = order.iter().copied().skip(w).step_by(workers).collect();
-                s.spawn(move || {
+                let handle = s.spawn(move || {
                     mine.into_iter()
                         .map(|i| (i, compile(i)))
                         .collect::<Vec<_>>()
-                })
+                });
+                if w + 1 < workers {
+                    // The next one queues where this thread goes.
+                    make_room();
+                }
+                handle
             })
             .collect();
         handles

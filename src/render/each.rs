@@ -35,7 +35,7 @@ fn workers(templates: usize) -> usize {
     if let Some(w) = WORKERS.with(std::cell::Cell::get) {
         return w;
     }
-    super::compile::cores().min(templates + 1)
+    crate::cores::cores().min(templates + 1)
 }
 
 /// Renders one registered template to text on the current thread (its
@@ -135,7 +135,12 @@ fn render_on_workers(
     let ready = Condvar::new();
     let mut all: Vec<Work> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
-            .map(|_| {
+            .map(|w| {
+                if w > 0 {
+                    // The next worker queues where this thread goes
+                    // (crate::cores::make_room).
+                    crate::cores::make_room();
+                }
                 let (next, queue, ready) = (&next, &queue, &ready);
                 s.spawn(move || {
                     // Each worker has its own render state: lookups answered

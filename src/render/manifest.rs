@@ -166,7 +166,7 @@ pub fn split_all(outputs: &[(&str, &str)]) -> Result<Vec<Manifest>, ManifestErro
     // PersistentVolumes) is parsed on every core.
     let parse =
         |(source, document, doc): &(&str, usize, &str)| parse_document(source, *document, doc);
-    let threads = super::compile::cores().min(docs.len() / PARALLEL_DOCS_PER_THREAD);
+    let threads = crate::cores::cores().min(docs.len() / PARALLEL_DOCS_PER_THREAD);
     let parsed: Vec<Result<Option<Manifest>, ManifestError>> = if threads > 1 {
         let per = docs.len().div_ceil(threads);
         std::thread::scope(|scope| {

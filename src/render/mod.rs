@@ -259,13 +259,13 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 /// Builds the registry for one chart: its partials, then those of its
 /// subcharts (so library charts work), each name registered once.
 ///
-/// The chart's own templates (`templates`, registered names and sources)
-/// are compiled in the same batch as the partials, so the cores stay busy
-/// until the longest template is done; they come back in order.
+/// The chart's own templates (`templates`) are compiled in the same batch
+/// as the partials, so the cores stay busy until the longest template is
+/// done; they come back in order.
 fn registry<'a>(
     chart: &Chart,
     prefix: &str,
-    templates: &[(String, &str)],
+    templates: &[compile::Item<'_>],
 ) -> Result<(Handlebars<'a>, NameMap, Compiled), RenderError> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
@@ -276,30 +276,37 @@ fn registry<'a>(
     let mut names = NameMap::new();
     let mut graph = BTreeMap::new();
     let mut stack: Vec<(&Chart, String)> = vec![(chart, prefix.to_string())];
-    let mut partials = Vec::new();
+    let mut batch = Vec::new();
     while let Some((c, p)) = stack.pop() {
         for partial in &c.partials {
             if names.contains_key(&partial.name) {
                 continue;
             }
             names.insert(partial.name.clone(), format!("{p}/{}", partial.path));
-            partials.push(partial);
+            batch.push(compile::Item {
+                chart: c,
+                path: &partial.path,
+                name: partial.name.clone(),
+                source: &partial.source,
+            });
         }
         for sub in c.subcharts.iter().rev() {
             stack.push((&sub.chart, format!("{p}/charts/{}", sub.chart.name())));
         }
     }
-    let mut sources: Vec<(String, &str)> = partials
-        .iter()
-        .map(|p| (p.name.clone(), p.source.as_str()))
-        .collect();
-    sources.extend(templates.iter().cloned());
-    let mut compiled = compile::compile_all(&sources);
-    let own = compiled.split_off(partials.len());
-    for (partial, compiled) in partials.iter().zip(compiled) {
+    let partials = batch.len();
+    batch.extend(templates.iter().map(|t| compile::Item {
+        chart: t.chart,
+        path: t.path,
+        name: t.name.clone(),
+        source: t.source,
+    }));
+    let mut compiled = compile::compile_items(&batch);
+    let own = compiled.split_off(partials);
+    for (partial, compiled) in batch.iter().zip(compiled) {
         let compiled = compiled.map_err(|e| convert_parse(e, &names[&partial.name]))?;
         hb.register_template(&partial.name, compiled);
-        graph.insert(partial.name.clone(), references(&partial.source));
+        graph.insert(partial.name.clone(), references(partial.source));
     }
     if let Some(cycle) = find_cycle(&graph) {
         return Err(RenderError::PartialCycle {
@@ -372,8 +379,8 @@ pub fn render(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn render_into(
-    chart: &Chart,
+fn render_into<'c>(
+    chart: &'c Chart,
     values: &Resolved,
     opts: &RenderOptions,
     kube: &Value,
@@ -394,25 +401,28 @@ fn render_into(
         }
     }
     let application = chart.metadata.chart_type == ChartType::Application;
-    let sources: Vec<(String, &str)> = if application {
-        chart
-            .templates
-            .iter()
-            .map(|t| (format!("{prefix}/{}", t.path), t.source.as_str()))
-            .collect()
+    let own: Vec<&crate::chart::Template> = if application {
+        chart.templates.iter().collect()
     } else {
         Vec::new()
     };
     // NOTES.txt compiles with the templates, on every core, not after them.
-    let notes = chart
-        .notes
-        .as_ref()
-        .filter(|_| top && application)
-        .map(|n| (format!("{prefix}/{}", n.path), n.source.as_str()));
-    let batch: Vec<(String, &str)> = sources.iter().cloned().chain(notes.clone()).collect();
+    let notes = chart.notes.as_ref().filter(|_| top && application);
+    let item = |t: &'c crate::chart::Template| compile::Item {
+        chart,
+        path: &t.path,
+        name: format!("{prefix}/{}", t.path),
+        source: &t.source,
+    };
+    let batch: Vec<compile::Item> = own.iter().copied().chain(notes).map(item).collect();
+    let sources: Vec<String> = batch
+        .iter()
+        .take(own.len())
+        .map(|t| t.name.clone())
+        .collect();
     let (mut hb, names, mut compiled) = registry(chart, prefix, &batch)?;
     // Compiled last, so it is the last result.
-    let notes = notes.and_then(|(full, _)| Some((compiled.pop()?, full)));
+    let notes = notes.and_then(|n| Some((compiled.pop()?, format!("{prefix}/{}", n.path))));
     let mut ctx = Context::wraps(json!({
         "Values": values.values,
         "Release": {
@@ -433,10 +443,10 @@ fn render_into(
     .map_err(|e| convert(e, &names, prefix))?;
 
     if application {
-        for ((full, _), compiled) in sources.iter().zip(compiled) {
+        for (full, compiled) in sources.iter().zip(compiled) {
             hb.register_template(full, compiled.map_err(|e| convert_parse(e, full))?);
         }
-        let fulls: Vec<&str> = sources.iter().map(|(full, _)| full.as_str()).collect();
+        let fulls: Vec<&str> = sources.iter().map(String::as_str).collect();
         each::render_templates(
             &hb,
             &mut ctx,
@@ -500,6 +510,92 @@ mod tests {
         chart.templates[0].source = "v: {{Values.missing}}\n".into();
         let e = render(&chart, &values, &opts).unwrap_err().to_string();
         assert!(e.starts_with("nt/templates/cm.yaml"), "{e}");
+    }
+
+    /// A parent with a partial, a template, NOTES.txt and a subchart with
+    /// its own partial and template.
+    const TREE: &[(&str, &str)] = &[
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: top\nversion: 1.0.0\ndependencies:\n  - name: sub\n",
+        ),
+        ("values.yaml", "count: 2\n"),
+        ("templates/_name.tpl", "{{@root.Release.Name}}-{{@root.Chart.Name}}"),
+        (
+            "templates/cms.yaml",
+            "{{#each (range Values.count) as |i|}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{> name}}-{{i}}\n{{/each}}\n",
+        ),
+        ("templates/NOTES.txt", "{{> name}} from {{Template.Name}}\n"),
+        ("charts/sub/Chart.yaml", "apiVersion: v2\nname: sub\nversion: 1.0.0\n"),
+        ("charts/sub/templates/_sub.tpl", "{{Chart.Name}}-x"),
+        (
+            "charts/sub/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{> sub}}\n",
+        ),
+    ];
+
+    fn stream_and_notes(chart: &crate::chart::Chart) -> (String, Option<String>) {
+        let values = crate::values::resolve(chart, &Default::default()).unwrap();
+        let r = render(chart, &values, &RenderOptions::offline("rel", "ns")).unwrap();
+        (r.to_stream(), r.notes)
+    }
+
+    #[test]
+    fn a_chart_loaded_to_render_hands_its_compiled_templates_to_the_first_render() {
+        let plain = stream_and_notes(&crate::chart::load::from_texts(TREE).unwrap());
+        assert!(plain.0.contains("name: rel-top-1"), "{}", plain.0);
+        assert!(plain.0.contains("name: sub-x"), "{}", plain.0);
+        let chart = crate::chart::load::from_texts_to_render(TREE).unwrap();
+        let store = |c: &crate::chart::Chart| c.precompiled.as_ref().unwrap().left();
+        // The parent's template, partial and notes; the subchart's two.
+        assert_eq!(store(&chart), 3);
+        assert_eq!(store(&chart.subcharts[0].chart), 2);
+        let compiled = || compile::COMPILED.with(std::cell::Cell::get);
+        let before = compiled();
+        assert_eq!(stream_and_notes(&chart), plain);
+        // All taken by that render; only the subchart's partial, taken for
+        // the parent's registry, is compiled again for the subchart's.
+        assert_eq!(compiled() - before, 1);
+        assert_eq!(store(&chart), 0);
+        assert_eq!(store(&chart.subcharts[0].chart), 0);
+        // Later renders compile their own: the parent's three, the
+        // subchart's partial for the parent, and the subchart's two.
+        assert_eq!(stream_and_notes(&chart), plain);
+        assert_eq!(compiled() - before, 1 + 6);
+    }
+
+    #[test]
+    fn a_template_changed_after_loading_renders_its_new_text() {
+        let mut chart = crate::chart::load::from_texts_to_render(TREE).unwrap();
+        chart.templates[0].source = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n".into();
+        chart.partials[0].source = "p".into();
+        let (stream, notes) = stream_and_notes(&chart);
+        assert!(stream.contains("kind: Secret"), "{stream}");
+        assert!(!stream.contains("rel-top-0"), "{stream}");
+        assert_eq!(notes.as_deref(), Some("p from top/templates/NOTES.txt\n"));
+        // A template that does not compile fails as it does when compiled
+        // by the render.
+        let broken: Vec<(&str, &str)> = TREE
+            .iter()
+            .map(|&(p, t)| {
+                if p == "templates/cms.yaml" {
+                    (p, "{{#if x}}\nnever closed")
+                } else {
+                    (p, t)
+                }
+            })
+            .collect();
+        let values =
+            |c: &crate::chart::Chart| crate::values::resolve(c, &Default::default()).unwrap();
+        let opts = RenderOptions::offline("rel", "ns");
+        let plain = crate::chart::load::from_texts(&broken).unwrap();
+        let pre = crate::chart::load::from_texts_to_render(&broken).unwrap();
+        let want = render(&plain, &values(&plain), &opts)
+            .unwrap_err()
+            .to_string();
+        let got = render(&pre, &values(&pre), &opts).unwrap_err().to_string();
+        assert!(want.starts_with("top/templates/cms.yaml line 2"), "{want}");
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! A chart's templates compiled while the rest of it loads.
+//!
+//! Loading a chart to render it ([`super::load_to_render`]) starts compiling
+//! its templates on a thread of their own as soon as its files are read;
+//! meanwhile this thread checks `Chart.yaml` and compiles the values schema
+//! (JSON Schema compilation is a few milliseconds for a large chart, about
+//! what its templates take). The render then takes the compiled templates
+//! instead of compiling them. A compiled template is moved out, not copied
+//! (a copy costs about a fifth of compiling it), so only the first render of
+//! a loaded chart finds them; later renders compile as before.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use handlebars::{Template, TemplateError};
+
+/// Per template path: the source it was compiled from, and the outcome.
+type Results = HashMap<String, (String, Result<Template, TemplateError>)>;
+
+enum State {
+    Compiling(JoinHandle<Results>),
+    Done(Results),
+}
+
+/// Templates being compiled, or compiled, for one chart (not its subcharts,
+/// which have their own).
+pub(crate) struct Precompiled(Mutex<State>);
+
+impl std::fmt::Debug for Precompiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Precompiled")
+    }
+}
+
+impl Precompiled {
+    /// Starts compiling `(path, source)` pairs on a new thread; `None` when
+    /// no thread could be started (the render then compiles them itself).
+    pub(crate) fn start(items: Vec<(String, String)>) -> Option<Precompiled> {
+        let handle = std::thread::Builder::new()
+            .name("precompile".into())
+            .spawn(move || {
+                items
+                    .into_iter()
+                    .map(|(path, source)| {
+                        let compiled = Template::compile_with_name(&source, path.clone());
+                        (path, (source, compiled))
+                    })
+                    .collect()
+            })
+            .ok()?;
+        // This thread goes on loading on another core; the new one starts
+        // on the core it leaves.
+        crate::cores::make_room();
+        Some(Precompiled(Mutex::new(State::Compiling(handle))))
+    }
+
+    /// The template at `path`, compiled from exactly `source` and named
+    /// `name` (its registered name), unless it was taken already. Waits for
+    /// the compiling thread the first time.
+    pub(crate) fn take(
+        &self,
+        path: &str,
+        source: &str,
+        name: &str,
+    ) -> Option<Result<Template, TemplateError>> {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let State::Compiling(_) = &*state {
+            if let State::Compiling(handle) =
+                std::mem::replace(&mut *state, State::Done(Results::new()))
+            {
+                // A panic there (a bug) leaves nothing compiled: the render
+                // compiles on its own thread and meets it again.
+                *state = State::Done(handle.join().unwrap_or_default());
+            }
+        }
+        let State::Done(results) = &mut *state else {
+            return None;
+        };
+        let (compiled_from, outcome) = results.remove(path)?;
+        if compiled_from != source {
+            return None;
+        }
+        Some(match outcome {
+            Ok(mut template) => {
+                template.name = Some(name.to_string());
+                Ok(template)
+            }
+            Err(e) => Err(e.in_template(name.to_string())),
+        })
+    }
+
+    /// How many compiled templates have not been taken (waits for the
+    /// compiling thread).
+    #[cfg(test)]
+    pub(crate) fn left(&self) -> usize {
+        let _ = self.take("", "", "");
+        match &*self.0.lock().unwrap_or_else(PoisonError::into_inner) {
+            State::Done(results) => results.len(),
+            State::Compiling(_) => unreachable!("take waits for the thread"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items() -> Vec<(String, String)> {
+        vec![
+            ("templates/a.yaml".into(), "a: {{Values.a}}\n".into()),
+            ("templates/_l.tpl".into(), "{{#if x}}y{{/if}}".into()),
+            ("templates/bad.yaml".into(), "{{#if x}}never closed".into()),
+        ]
+    }
+
+    #[test]
+    fn gives_each_template_once_as_compiled_under_its_registered_name() {
+        let p = Precompiled::start(items()).unwrap();
+        let a = p
+            .take(
+                "templates/a.yaml",
+                "a: {{Values.a}}\n",
+                "hdfs/templates/a.yaml",
+            )
+            .unwrap()
+            .unwrap();
+        let direct =
+            Template::compile_with_name("a: {{Values.a}}\n", "hdfs/templates/a.yaml".to_string())
+                .unwrap();
+        assert_eq!(format!("{a:?}"), format!("{direct:?}"));
+        // Taken: the next render compiles its own.
+        assert!(p
+            .take("templates/a.yaml", "a: {{Values.a}}\n", "x")
+            .is_none());
+        let bad = p
+            .take(
+                "templates/bad.yaml",
+                "{{#if x}}never closed",
+                "hdfs/templates/bad.yaml",
+            )
+            .unwrap()
+            .unwrap_err();
+        let direct = Template::compile_with_name(
+            "{{#if x}}never closed",
+            "hdfs/templates/bad.yaml".to_string(),
+        )
+        .unwrap_err();
+        assert_eq!(bad.to_string(), direct.to_string());
+        assert_eq!(bad.pos(), direct.pos());
+        assert_eq!(p.left(), 1);
+    }
+
+    #[test]
+    fn a_source_changed_since_loading_is_not_served() {
+        let p = Precompiled::start(items()).unwrap();
+        assert!(p.take("templates/_l.tpl", "{{x}}", "l").is_none());
+        assert!(p.take("templates/missing.yaml", "", "m").is_none());
+        // The stale one is dropped; the other two wait for their render.
+        assert_eq!(p.left(), 2);
+    }
+}
