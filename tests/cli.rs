@@ -63,6 +63,18 @@ fn create_lint_package_template_round_trip() {
     // The directory and the archive render identically.
     let from_dir = windlass(&["template", "r", "demo"], d);
     assert_eq!(stdout(&from_dir), text);
+    // The notes follow the manifests, after a NOTES: line.
+    let with_notes = windlass(&["template", "r", "demo", "--include-notes"], d);
+    let with_notes = stdout(&with_notes);
+    let notes = with_notes
+        .strip_prefix(text.as_str())
+        .and_then(|rest| rest.strip_prefix("\nNOTES:\n"))
+        .unwrap_or_else(|| panic!("{with_notes}"));
+    assert!(
+        notes.starts_with("demo is installed as release r in namespace default."),
+        "{notes}"
+    );
+    assert!(!notes.contains("# Source:"), "{notes}");
 }
 
 #[test]

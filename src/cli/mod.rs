@@ -247,9 +247,17 @@ pub fn run() -> ExitCode {
 /// Writes to stdout, treating a closed pipe (`windlass template ... | head`)
 /// as success rather than a panic.
 pub fn print_out(text: &str) -> anyhow::Result<()> {
+    print_with(|out| std::io::Write::write_all(out, text.as_bytes()))
+}
+
+/// Writes to stdout through `write`, buffered; a reader that went away
+/// (`| head`) is not an error.
+pub fn print_with(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    match write(&mut out).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }

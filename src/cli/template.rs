@@ -8,7 +8,7 @@ use clap::ArgMatches;
 use windlass::render::{self, RenderOptions, DEFAULT_KUBE_VERSION};
 use windlass::values::{self, UserValues};
 
-use super::{print_out, ValuesArgs};
+use super::ValuesArgs;
 
 /// Render a chart's manifests locally, without a cluster.
 #[derive(Debug, clap::Args)]
@@ -106,14 +106,13 @@ pub fn run(args: Args, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     }
 
-    let mut out = rendered.to_stream();
-    if args.include_notes {
-        if let Some(n) = &rendered.notes {
-            out.push_str("\nNOTES:\n");
-            out.push_str(n);
+    super::print_with(|out| {
+        render::manifest::write_stream(&rendered.manifests, out)?;
+        match &rendered.notes {
+            Some(n) if args.include_notes => write!(out, "\nNOTES:\n{n}"),
+            _ => Ok(()),
         }
-    }
-    print_out(&out)?;
+    })?;
     // The process ends here: freeing hundreds of parsed objects one by one
     // would cost more than the rest of a large render's output.
     std::mem::forget((rendered, chart, resolved));

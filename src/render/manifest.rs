@@ -425,28 +425,61 @@ pub fn check_hooks(manifests: &[Manifest]) -> Result<(), ManifestError> {
     Ok(())
 }
 
+/// One manifest's part of a YAML stream: a document start, its source as
+/// a comment, its text.
+fn stream_pieces(m: &Manifest) -> [&str; 5] {
+    ["---\n# Source: ", &m.source, "\n", &m.text, "\n"]
+}
+
 /// Formats manifests as one YAML stream, each preceded by its source.
 pub fn to_stream(manifests: &[Manifest]) -> String {
     // Sized once: growing by doubling copied a large render's output
     // several times over.
     let len = manifests
         .iter()
-        .map(|m| m.source.len() + m.text.len() + 16)
+        .map(|m| stream_pieces(m).iter().map(|p| p.len()).sum::<usize>())
         .sum();
     let mut out = String::with_capacity(len);
     for m in manifests {
-        out.push_str("---\n# Source: ");
-        out.push_str(&m.source);
-        out.push('\n');
-        out.push_str(&m.text);
-        out.push('\n');
+        for piece in stream_pieces(m) {
+            out.push_str(piece);
+        }
     }
     out
+}
+
+/// Writes what [`to_stream`] returns, without building it first: a large
+/// render's stream is hundreds of kilobytes, copied once more and faulted
+/// into fresh pages only to be written out.
+pub fn write_stream(
+    manifests: &[Manifest],
+    out: &mut (impl std::io::Write + ?Sized),
+) -> std::io::Result<()> {
+    for m in manifests {
+        for piece in stream_pieces(m) {
+            out.write_all(piece.as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_stream_is_the_formatted_one() {
+        let m = split(
+            "c/templates/t.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n",
+        )
+        .unwrap();
+        let mut written = Vec::new();
+        write_stream(&m, &mut written).unwrap();
+        assert_eq!(String::from_utf8(written).unwrap(), to_stream(&m));
+        assert!(to_stream(&m).starts_with("---\n# Source: c/templates/t.yaml\napiVersion: v1\n"));
+        assert!(to_stream(&m).ends_with("name: b\n"));
+    }
 
     #[test]
     fn splits_and_drops_empty_documents() {
