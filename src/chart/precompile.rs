@@ -10,7 +10,7 @@
 //! a loaded chart finds them; later renders compile as before.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use handlebars::{Template, TemplateError};
@@ -18,9 +18,10 @@ use handlebars::{Template, TemplateError};
 /// Per template path: the source it was compiled from, and the outcome.
 type Results = HashMap<String, (String, Result<Template, TemplateError>)>;
 
-enum State {
-    Compiling(JoinHandle<Results>),
-    Done(Results),
+/// The compiling thread until it is waited for, then what it compiled.
+struct State {
+    compiling: Option<JoinHandle<Results>>,
+    done: Results,
 }
 
 /// Templates being compiled, or compiled, for one chart (not its subcharts,
@@ -52,32 +53,33 @@ impl Precompiled {
         // This thread goes on loading on another core; the new one starts
         // on the core it leaves.
         crate::cores::make_room();
-        Some(Precompiled(Mutex::new(State::Compiling(handle))))
+        Some(Precompiled(Mutex::new(State {
+            compiling: Some(handle),
+            done: Results::new(),
+        })))
+    }
+
+    /// What was compiled, once the compiling thread is done (waits for it
+    /// the first time).
+    fn results(&self) -> MutexGuard<'_, State> {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(handle) = state.compiling.take() {
+            // A panic there (a bug) leaves nothing compiled: the render
+            // compiles on its own thread and meets it again.
+            state.done = handle.join().unwrap_or_default();
+        }
+        state
     }
 
     /// The template at `path`, compiled from exactly `source` and named
-    /// `name` (its registered name), unless it was taken already. Waits for
-    /// the compiling thread the first time.
+    /// `name` (its registered name), unless it was taken already.
     pub(crate) fn take(
         &self,
         path: &str,
         source: &str,
         name: &str,
     ) -> Option<Result<Template, TemplateError>> {
-        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let State::Compiling(_) = &*state {
-            if let State::Compiling(handle) =
-                std::mem::replace(&mut *state, State::Done(Results::new()))
-            {
-                // A panic there (a bug) leaves nothing compiled: the render
-                // compiles on its own thread and meets it again.
-                *state = State::Done(handle.join().unwrap_or_default());
-            }
-        }
-        let State::Done(results) = &mut *state else {
-            return None;
-        };
-        let (compiled_from, outcome) = results.remove(path)?;
+        let (compiled_from, outcome) = self.results().done.remove(path)?;
         if compiled_from != source {
             return None;
         }
@@ -90,15 +92,10 @@ impl Precompiled {
         })
     }
 
-    /// How many compiled templates have not been taken (waits for the
-    /// compiling thread).
+    /// How many compiled templates have not been taken.
     #[cfg(test)]
     pub(crate) fn left(&self) -> usize {
-        let _ = self.take("", "", "");
-        match &*self.0.lock().unwrap_or_else(PoisonError::into_inner) {
-            State::Done(results) => results.len(),
-            State::Compiling(_) => unreachable!("take waits for the thread"),
-        }
+        self.results().done.len()
     }
 }
 
