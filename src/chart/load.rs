@@ -2,14 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
 use super::constraint::Constraint;
 use super::precompile::Precompiled;
 use super::{
-    Chart, ChartError, ChartFile, Files, Metadata, Subchart, Template, CHART_SCHEMA, MAX_FILE_SIZE,
+    Chart, ChartError, ChartFile, Files, Metadata, Subchart, Template, MAX_FILE_SIZE,
     MAX_TOTAL_SIZE,
 };
 use crate::package;
@@ -142,15 +141,10 @@ fn is_executable(_meta: &std::fs::Metadata) -> bool {
     false
 }
 
-fn chart_schema() -> &'static jsonschema::Validator {
-    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        // The schema is compiled into the binary and covered by tests, so a
-        // failure here is a bug in windlass itself, not user input.
-        let schema: Value = serde_json::from_str(CHART_SCHEMA).expect("embedded chart schema");
-        jsonschema::validator_for(&schema).expect("embedded chart schema compiles")
-    })
-}
+/// The Chart.yaml schema, compiled with windlass itself (the schema file is
+/// read at build time), so a load does not compile it again.
+#[jsonschema::validator(path = "schemas/chart.schema.json")]
+struct ChartSchema;
 
 fn text(files: &Files, name: &str, origin: &Path) -> Result<Option<String>, ChartError> {
     match files.get(name) {
@@ -170,8 +164,7 @@ pub(crate) fn parse_metadata(text: &str, path: &Path) -> Result<Metadata, ChartE
         path: path.to_path_buf(),
         error,
     })?;
-    let problems: Vec<String> = chart_schema()
-        .iter_errors(&doc)
+    let problems: Vec<String> = ChartSchema::iter_errors(&doc)
         .map(|e| {
             let at = e.instance_path().to_string();
             if at.is_empty() {
@@ -675,5 +668,35 @@ mod tests {
         assert!(e.contains("values.yaml"), "{e}");
         let e = load(&[("Chart.yaml", CHART), ("values.yaml", "a: 1\n"), bad_schema]);
         assert!(e.contains("not a valid JSON Schema"), "{e}");
+    }
+
+    /// Chart.yaml is checked by a validator generated from
+    /// schemas/chart.schema.json when windlass is built; it must answer as
+    /// the same file compiled at run time does.
+    #[test]
+    fn the_built_in_chart_schema_answers_as_the_schema_file() {
+        let schema: Value = serde_json::from_str(crate::chart::CHART_SCHEMA).unwrap();
+        let runtime = jsonschema::validator_for(&schema).unwrap();
+        let say = |errors: jsonschema::ErrorIterator<'_>| {
+            errors
+                .map(|e| format!("{} {} {e}", e.instance_path(), e.schema_path()))
+                .collect::<Vec<_>>()
+        };
+        let docs = [
+            CHART,
+            "apiVersion: v1\nname: Bad_Name\nversion: 1\nbogus: x\n",
+            "name: demo\nversion: 1.0.0\ntype: library\nkeywords: [a, 1]\n",
+            "apiVersion: v2\nname: demo\nversion: 1.0.0\ndependencies:\n- name: zk\n  alias: Z Z\n  condition: 5\n- version: 1\n",
+            "apiVersion: v2\nname: demo\nversion: 1.0.0\nmaintainers:\n- email: x\n",
+            "[1, 2]\n",
+        ];
+        let mut problems = 0;
+        for doc in docs {
+            let v = crate::yaml::parse(doc).unwrap();
+            let built = say(ChartSchema::iter_errors(&v));
+            assert_eq!(built, say(runtime.iter_errors(&v)), "{doc}");
+            problems += built.len();
+        }
+        assert!(problems > 10, "{problems}");
     }
 }
