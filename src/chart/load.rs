@@ -1,7 +1,7 @@
 //! Loading charts from directories and archives into [`Chart`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -151,10 +151,14 @@ fn text(files: &Files, name: &str, origin: &Path) -> Result<Option<String>, Char
         None => Ok(None),
         Some(f) => String::from_utf8(f.data.clone())
             .map(Some)
-            .map_err(|_| ChartError::Invalid {
-                path: origin.join(name),
-                problems: vec!["not valid UTF-8 text".into()],
-            }),
+            .map_err(|_| not_text(origin.join(name))),
+    }
+}
+
+fn not_text(path: PathBuf) -> ChartError {
+    ChartError::Invalid {
+        path,
+        problems: vec!["not valid UTF-8 text".into()],
     }
 }
 
@@ -210,6 +214,100 @@ pub(crate) fn parse_metadata(text: &str, path: &Path) -> Result<Metadata, ChartE
     }
 }
 
+/// A chart's templates, partials and `NOTES.txt`, in that order.
+type Templates = (Vec<Template>, Vec<Template>, Option<Template>);
+
+fn read_templates(files: &Files, origin: &Path) -> Result<Templates, ChartError> {
+    let mut templates = Vec::new();
+    let mut partials: Vec<Template> = Vec::new();
+    let mut notes = None;
+    for path in files.keys().filter(|p| p.starts_with("templates/")) {
+        // Every file there must be text, rendered or not.
+        let Some(source) = text(files, path, origin)? else {
+            continue;
+        };
+        let Some(kind) = template_kind(path) else {
+            continue;
+        };
+        match kind {
+            TemplateKind::Notes => {
+                notes = Some(Template {
+                    name: path.clone(),
+                    path: path.clone(),
+                    source,
+                })
+            }
+            TemplateKind::Partial(name) => {
+                if let Some(other) = partials.iter().find(|p| p.name == name) {
+                    return Err(ChartError::Invalid {
+                        path: origin.join(path),
+                        problems: vec![format!(
+                            "partial `{name}` is already defined by {}",
+                            other.path
+                        )],
+                    });
+                }
+                partials.push(Template {
+                    name,
+                    path: path.clone(),
+                    source,
+                });
+            }
+            TemplateKind::Manifests => templates.push(Template {
+                name: path.clone(),
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+    Ok((templates, partials, notes))
+}
+
+/// `values.schema.json`, parsed, and compiled (which also checks it against
+/// its meta-schema); `None` when the chart has none.
+type ValuesSchema = Option<(Value, jsonschema::Validator)>;
+
+fn values_schema(file: Option<&ChartFile>, origin: &Path) -> Result<ValuesSchema, ChartError> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let path = origin.join("values.schema.json");
+    let Ok(t) = std::str::from_utf8(&file.data) else {
+        return Err(not_text(path));
+    };
+    let v: Value = serde_json::from_str(t).map_err(|e| ChartError::Json {
+        path: path.clone(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    match jsonschema::validator_for(&v) {
+        Err(e) => Err(ChartError::Invalid {
+            path,
+            problems: vec![format!("not a valid JSON Schema: {e}")],
+        }),
+        Ok(compiled) => Ok(Some((v, compiled))),
+    }
+}
+
+/// Starts compiling the chart's values schema on a thread of its own, for
+/// [`from_files`] to wait for once the rest is loaded: a large schema takes
+/// longer to compile than everything else a load does on this thread.
+/// `None` when there is no schema or no thread could be started.
+fn start_values_schema(
+    files: &Files,
+    origin: &Path,
+) -> Option<std::thread::JoinHandle<Result<ValuesSchema, ChartError>>> {
+    let file = files.get("values.schema.json")?.clone();
+    let origin = origin.to_path_buf();
+    let handle = std::thread::Builder::new()
+        .name("values-schema".into())
+        .spawn(move || values_schema(Some(&file), &origin))
+        .ok()?;
+    crate::cores::make_room();
+    Some(handle)
+}
+
 /// What a file under `templates/` is to the renderer.
 enum TemplateKind {
     /// `templates/NOTES.txt`.
@@ -254,10 +352,10 @@ pub(crate) fn from_files(
     dir: Option<&Path>,
     precompile: bool,
 ) -> Result<Chart, ChartError> {
-    // Started before anything is checked, so the templates compile while
-    // Chart.yaml and the values schema are; a file that is no template, or
-    // no text, is left to the checks below. Not on a single core, where the
-    // two would only take turns.
+    // Started before anything is checked, so the templates and the values
+    // schema compile while Chart.yaml and the values are read; a file that
+    // is no template, or no text, is left to the checks below. Not on a
+    // single core, where they would only take turns.
     let precompiled = (precompile && crate::cores::cores() > 1)
         .then(|| {
             let items = files
@@ -271,6 +369,9 @@ pub(crate) fn from_files(
         })
         .flatten()
         .map(std::sync::Arc::new);
+    let schema_job = (precompile && crate::cores::cores() > 1)
+        .then(|| start_values_schema(&files, origin))
+        .flatten();
     let chart_yaml = text(&files, "Chart.yaml", origin)?
         .ok_or_else(|| ChartError::MissingChartYaml(origin.into()))?;
     let metadata = parse_metadata(&chart_yaml, &origin.join("Chart.yaml"))?;
@@ -295,74 +396,21 @@ pub(crate) fn from_files(
         },
     };
 
-    let schema = match text(&files, "values.schema.json", origin)? {
-        None => None,
-        Some(t) => {
-            let path = origin.join("values.schema.json");
-            let v: Value = serde_json::from_str(&t).map_err(|e| ChartError::Json {
-                path: path.clone(),
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            })?;
-            match jsonschema::validator_for(&v) {
-                Err(e) => {
-                    return Err(ChartError::Invalid {
-                        path,
-                        problems: vec![format!("not a valid JSON Schema: {e}")],
-                    })
-                }
-                Ok(compiled) => Some((v, compiled)),
-            }
-        }
-    };
-    let compiled_schema = schema.map(std::sync::Arc::new);
-    let schema = compiled_schema.as_ref().map(|c| c.0.clone());
-
-    let mut templates = Vec::new();
-    let mut partials: Vec<Template> = Vec::new();
-    let mut notes = None;
-    for path in files.keys().filter(|p| p.starts_with("templates/")) {
-        // Every file there must be text, rendered or not.
-        let Some(source) = text(&files, path, origin)? else {
-            continue;
-        };
-        let Some(kind) = template_kind(path) else {
-            continue;
-        };
-        match kind {
-            TemplateKind::Notes => {
-                notes = Some(Template {
-                    name: path.clone(),
-                    path: path.clone(),
-                    source,
-                })
-            }
-            TemplateKind::Partial(name) => {
-                if let Some(other) = partials.iter().find(|p| p.name == name) {
-                    return Err(ChartError::Invalid {
-                        path: origin.join(path),
-                        problems: vec![format!(
-                            "partial `{name}` is already defined by {}",
-                            other.path
-                        )],
-                    });
-                }
-                partials.push(Template {
-                    name,
-                    path: path.clone(),
-                    source,
-                });
-            }
-            TemplateKind::Manifests => templates.push(Template {
-                name: path.clone(),
-                path: path.clone(),
-                source,
-            }),
-        }
+    // What follows is checked while the schema compiles; its errors come
+    // after the schema's, as they did when the schema was compiled here.
+    let rest = read_templates(&files, origin).and_then(|templates| {
+        let subcharts = load_subcharts(&files, &metadata, origin, dir, precompile)?;
+        Ok((templates, subcharts))
+    });
+    let compiled_schema = match schema_job {
+        Some(job) => job
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+        None => values_schema(files.get("values.schema.json"), origin)?,
     }
-
-    let subcharts = load_subcharts(&files, &metadata, origin, dir, precompile)?;
+    .map(std::sync::Arc::new);
+    let schema = compiled_schema.as_ref().map(|c| c.0.clone());
+    let ((templates, partials, notes), subcharts) = rest?;
 
     Ok(Chart {
         metadata,
@@ -656,11 +704,25 @@ mod tests {
 
     #[test]
     fn with_several_bad_files_the_first_read_is_reported() {
-        let load = |entries: &[(&str, &str)]| {
-            from_files(files(entries), Path::new("demo"), None, false)
+        // Loaded to render, the values schema compiles on a thread of its
+        // own while the rest loads; what is reported must not change.
+        let load_both = |entries: &[(&str, &str)], bad_template: bool| {
+            let mut f = files(entries);
+            if bad_template {
+                f.get_mut("templates/bad.yaml")
+                    .expect("a template to break")
+                    .data = vec![0xff, 0xfe];
+            }
+            let plain = from_files(f.clone(), Path::new("demo"), None, false)
                 .unwrap_err()
-                .to_string()
+                .to_string();
+            let threaded = from_files(f, Path::new("demo"), None, true)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(plain, threaded);
+            plain
         };
+        let load = |entries: &[(&str, &str)]| load_both(entries, false);
         let bad_schema = ("values.schema.json", "{\"type\": 5}");
         let e = load(&[("Chart.yaml", "apiVersion: v2\nname: demo\n"), bad_schema]);
         assert!(e.contains("Chart.yaml") && e.contains("version"), "{e}");
@@ -668,6 +730,38 @@ mod tests {
         assert!(e.contains("values.yaml"), "{e}");
         let e = load(&[("Chart.yaml", CHART), ("values.yaml", "a: 1\n"), bad_schema]);
         assert!(e.contains("not a valid JSON Schema"), "{e}");
+        // The schema comes before templates and subcharts, whichever is
+        // found first.
+        let template = ("templates/bad.yaml", "x");
+        let e = load_both(&[("Chart.yaml", CHART), bad_schema, template], true);
+        assert!(e.contains("not a valid JSON Schema"), "{e}");
+        let e = load_both(&[("Chart.yaml", CHART), template], true);
+        assert!(
+            e.contains("templates/bad.yaml") && e.contains("UTF-8"),
+            "{e}"
+        );
+        let bad_sub = ("charts/sub/Chart.yaml", "apiVersion: v2\nname: sub\n");
+        let e = load(&[("Chart.yaml", CHART), bad_schema, bad_sub]);
+        assert!(e.contains("not a valid JSON Schema"), "{e}");
+        let e = load(&[("Chart.yaml", CHART), ("values.schema.json", "{"), bad_sub]);
+        assert!(
+            e.contains("values.schema.json") && e.contains("line 1"),
+            "{e}"
+        );
+        let e = load(&[("Chart.yaml", CHART), bad_sub]);
+        assert!(e.contains("charts/sub/Chart.yaml"), "{e}");
+    }
+
+    #[test]
+    fn a_schema_compiled_on_its_own_thread_is_the_chart_schema() {
+        let schema = r#"{"type": "object", "properties": {"a": {"type": "integer"}}}"#;
+        let f = files(&[("Chart.yaml", CHART), ("values.schema.json", schema)]);
+        let c = from_files(f, Path::new("demo"), None, true).unwrap();
+        let loaded = c.schema.clone().expect("the schema");
+        assert_eq!(loaded, serde_json::from_str::<Value>(schema).unwrap());
+        let compiled = c.compiled_schema_for(&loaded).expect("compiled at load");
+        assert!(compiled.is_valid(&serde_json::json!({"a": 1})));
+        assert!(!compiled.is_valid(&serde_json::json!({"a": "x"})));
     }
 
     /// Chart.yaml is checked by a validator generated from

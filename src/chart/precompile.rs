@@ -1,11 +1,10 @@
 //! A chart's templates compiled while the rest of it loads.
 //!
 //! Loading a chart to render it ([`super::load_to_render`]) starts compiling
-//! its templates on a thread of their own as soon as its files are read;
-//! meanwhile this thread checks `Chart.yaml` and compiles the values schema
-//! (JSON Schema compilation is a few milliseconds for a large chart, about
-//! what its templates take). The render then takes the compiled templates
-//! instead of compiling them. A compiled template is moved out, not copied
+//! its templates on a thread of their own as soon as its files are read
+//! (the values schema compiles on another, and the loading thread reads
+//! `Chart.yaml`, the values and the subcharts meanwhile). The render then
+//! takes the compiled templates instead of compiling them. A compiled template is moved out, not copied
 //! (a copy costs about a fifth of compiling it), so only the first render of
 //! a loaded chart finds them; later renders compile as before.
 
