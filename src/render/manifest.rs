@@ -336,6 +336,14 @@ pub(crate) fn parse_document(
         .and_then(|m| m.get("namespace"))
         .and_then(Value::as_str)
         .map(str::to_string);
+    // A hook whose annotations do not parse (an unknown event, a weight
+    // that is no integer) fails here, naming its template: Helm skips an
+    // unknown event silently, and the hook then never runs. Checked as the
+    // object is read, on the core that read it, not in a pass over every
+    // object after the render.
+    if let Err(e) = crate::hook::Hook::parse(&object) {
+        return Err(err(None, e.to_string()));
+    }
     let text = crate::yaml::to_string_sized(&object, doc.len());
     Ok(Some(Manifest {
         source: source.to_string(),
@@ -404,23 +412,6 @@ pub fn check_duplicates(
             });
         }
         seen.insert(key, m);
-    }
-    Ok(())
-}
-
-/// Fails on the first hook whose annotations do not parse (an unknown
-/// event, a weight that is no integer), naming its template: Helm skips
-/// an unknown event silently, and the hook then never runs.
-pub fn check_hooks(manifests: &[Manifest]) -> Result<(), ManifestError> {
-    for m in manifests {
-        if let Err(e) = crate::hook::Hook::parse(&m.object) {
-            return Err(ManifestError {
-                template: m.source.clone(),
-                document: 0,
-                line: None,
-                message: e.to_string(),
-            });
-        }
     }
     Ok(())
 }
@@ -571,6 +562,18 @@ mod tests {
         assert!(e.message.contains("DNS-1123"));
         let e = split("t", "- a\n").unwrap_err();
         assert!(e.message.contains("must be a map"));
+        // A hook whose annotations do not parse, in the document it is in.
+        let hook = |events: &str| {
+            format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: h\n  annotations:\n    helm.sh/hook: {events}\n")
+        };
+        let e = split(
+            "t",
+            &format!("{}---\n{}", hook("pre-install"), hook("pre-instal")),
+        )
+        .unwrap_err();
+        assert_eq!(e.document, 2);
+        assert!(e.message.contains("unknown hook `pre-instal`"), "{e}");
+        assert!(e.message.contains("Pod h"), "{e}");
     }
 
     #[test]

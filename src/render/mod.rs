@@ -373,7 +373,6 @@ pub fn render(
     (out.lookups_wanted, out.lookups) = lookup::finish();
     rendered?;
     manifest::check_duplicates(&out.manifests, &opts.namespace)?;
-    manifest::check_hooks(&out.manifests)?;
     manifest::sort_for_install(&mut out.manifests);
     Ok(out)
 }
