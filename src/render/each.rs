@@ -52,19 +52,21 @@ fn render_text(
 }
 
 /// Renders the registered templates `fulls` and splits their output into
-/// objects, appended to `out` in the templates' order. The error is the
-/// first a render on one thread would meet.
+/// objects, appended to `out` in the templates' order; then `notes` (the
+/// registered `NOTES.txt`), whose text it returns. The error is the first a
+/// render on one thread would meet, in that order.
 pub(super) fn render_templates(
     hb: &Handlebars<'_>,
     ctx: &mut Context,
     names: &NameMap,
     fulls: &[&str],
+    notes: Option<&str>,
     known: Option<&BTreeMap<lookup::LookupKey, Value>>,
     out: &mut Vec<Manifest>,
-) -> Result<(), RenderError> {
+) -> Result<Option<String>, RenderError> {
     let workers = workers(fulls.len());
     if workers > 1 {
-        return render_on_workers(hb, ctx, names, fulls, known, workers, out);
+        return render_on_workers(hb, ctx, names, fulls, notes, known, workers, out);
     }
     let mut texts = Vec::with_capacity(fulls.len());
     let mut failure = None;
@@ -85,7 +87,12 @@ pub(super) fn render_templates(
         .zip(texts.iter().map(String::as_str))
         .collect();
     out.extend(manifest::split_all(&texts)?);
-    failure.map_or(Ok(()), Err)
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    notes
+        .map(|full| render_text(hb, ctx, names, full))
+        .transpose()
 }
 
 /// Documents waiting to be parsed, and how many templates have not finished
@@ -110,22 +117,27 @@ struct Work {
         Result<Option<Manifest>, manifest::ManifestError>,
     )>,
     lookups: (Vec<lookup::LookupKey>, Vec<lookup::LookupKey>),
+    /// `NOTES.txt`, if this worker rendered it.
+    notes: Option<String>,
 }
 
 /// Renders on `workers` threads: each takes the next template as long as
 /// some are left, its documents going to a shared queue as they are
 /// written, then parses queued documents until every template is done.
 /// One large template (hundreds of PersistentVolumes) is thus parsed while
-/// it renders, instead of after.
+/// it renders, instead of after. `NOTES.txt` is taken after the last
+/// template, as one more (its text is not split into objects).
+#[allow(clippy::too_many_arguments)]
 fn render_on_workers(
     hb: &Handlebars<'_>,
     ctx: &Context,
     names: &NameMap,
     fulls: &[&str],
+    notes: Option<&str>,
     known: Option<&BTreeMap<lookup::LookupKey, Value>>,
     workers: usize,
     out: &mut Vec<Manifest>,
-) -> Result<(), RenderError> {
+) -> Result<Option<String>, RenderError> {
     let next = AtomicUsize::new(0);
     let queue = Mutex::new(Queue {
         docs: Vec::new(),
@@ -157,6 +169,12 @@ fn render_on_workers(
                             work.rendered.push((i, outcome, helpers::take_warnings()));
                             continue;
                         }
+                        if let Some(full) = notes.filter(|_| i == fulls.len()) {
+                            let outcome = render_text(hb, &mut ctx, names, full)
+                                .map(|text| work.notes = Some(text));
+                            work.rendered.push((i, outcome, helpers::take_warnings()));
+                            continue;
+                        }
                         let Some((t, d, text)) = take(queue, ready) else {
                             break;
                         };
@@ -174,16 +192,19 @@ fn render_on_workers(
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    let mut rendered = Vec::with_capacity(fulls.len());
+    let mut rendered = Vec::with_capacity(fulls.len() + 1);
     let mut parsed = Vec::new();
+    let mut notes = None;
     for work in &mut all {
         let (wanted, asked) = std::mem::take(&mut work.lookups);
         lookup::merge(wanted, asked);
         rendered.append(&mut work.rendered);
         parsed.append(&mut work.parsed);
+        notes = notes.or(work.notes.take());
     }
     rendered.sort_by_key(|(i, ..)| *i);
-    // Warnings up to the first template that failed, and its error.
+    // Warnings up to the first template (or NOTES.txt, last) that failed,
+    // and its error.
     let mut failed = None;
     for (i, outcome, warnings) in rendered {
         helpers::extend_warnings(warnings);
@@ -192,7 +213,7 @@ fn render_on_workers(
             break;
         }
     }
-    let end = failed.as_ref().map_or(fulls.len(), |(i, _)| *i);
+    let end = failed.as_ref().map_or(usize::MAX, |(i, _)| *i);
     // The objects of the templates before the first that failed to render,
     // in order: a bad document there is the earlier error.
     parsed.sort_by_key(|(t, d, _)| (*t, *d));
@@ -201,7 +222,7 @@ fn render_on_workers(
         objects.extend(outcome?);
     }
     out.append(&mut objects);
-    failed.map_or(Ok(()), |(_, e)| Err(e))
+    failed.map_or(Ok(notes), |(_, e)| Err(e))
 }
 
 /// Renders template `i` (`full`), its documents going to `queue` as they
@@ -349,6 +370,40 @@ mod tests {
     }
 
     #[test]
+    fn notes_render_with_the_templates_and_their_errors_come_last() {
+        let notes = |text: &str| ("NOTES.txt", text.to_string());
+        let look = "{{toJson (k8sLookup \"v1\" \"ConfigMap\" \"ns\" \"known\")}}";
+        let ok = [
+            ("a.yaml", format!("{{{{warn \"from a\"}}}}{}", cm("a", ""))),
+            notes(&format!(
+                "{{{{warn \"from notes\"}}}}{{{{Release.Name}}}} {{{{Template.Name}}}} {look}"
+            )),
+            ("b.yaml", format!("{{{{warn \"from b\"}}}}{}", cm("b", ""))),
+        ];
+        let bad_notes = notes("{{Values.missing}}");
+        for workers in [1, 2, 4] {
+            let r = run(workers, &ok).unwrap();
+            assert_eq!(
+                r.notes.as_deref(),
+                Some(r#"r each/templates/NOTES.txt {"data":{"v":"7"}}"#),
+                "{workers} workers"
+            );
+            assert_eq!(r.warnings, ["from a", "from b", "from notes"]);
+            assert_eq!(r.lookups.len(), 1, "{workers} workers");
+            assert_eq!(r.manifests.len(), 2);
+            // A template's render error, and a bad document, come first.
+            let failing = [("a.yaml", "{{Values.nope}}".to_string()), bad_notes.clone()];
+            let e = run(workers, &failing).unwrap_err();
+            assert!(e.starts_with("each/templates/a.yaml"), "{e}");
+            let broken = [("a.yaml", "a: [\n".to_string()), bad_notes.clone()];
+            let e = run(workers, &broken).unwrap_err();
+            assert!(e.starts_with("each/templates/a.yaml: document 1"), "{e}");
+            let e = run(workers, &[("a.yaml", cm("a", "")), bad_notes.clone()]).unwrap_err();
+            assert!(e.starts_with("each/templates/NOTES.txt"), "{e}");
+        }
+    }
+
+    #[test]
     fn objects_warnings_and_lookups_are_those_of_one_thread() {
         let look = |name: &str| {
             format!("{{{{toJson (k8sLookup \"v1\" \"ConfigMap\" \"ns\" \"{name}\")}}}}")
@@ -491,7 +546,16 @@ mod tests {
             let ctx = handlebars::Context::wraps(json!({"Template": {}})).unwrap();
             let names = Default::default();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                super::render_on_workers(&hb, &ctx, &names, &["a", "b"], None, 3, &mut Vec::new())
+                super::render_on_workers(
+                    &hb,
+                    &ctx,
+                    &names,
+                    &["a", "b"],
+                    None,
+                    None,
+                    3,
+                    &mut Vec::new(),
+                )
             }));
             let _ = tx.send(outcome.is_err());
         });

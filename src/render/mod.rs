@@ -445,22 +445,32 @@ fn render_into<'c>(
         for (full, compiled) in sources.iter().zip(compiled) {
             hb.register_template(full, compiled.map_err(|e| convert_parse(e, full))?);
         }
+        // NOTES.txt renders with the templates, after them; its compile
+        // error comes after theirs.
+        let (notes, notes_error) = match notes {
+            Some((Ok(compiled), full)) => {
+                hb.register_template(&full, compiled);
+                (Some(full), None)
+            }
+            Some((Err(e), full)) => (None, Some(convert_parse(e, &full))),
+            None => (None, None),
+        };
         let fulls: Vec<&str> = sources.iter().map(String::as_str).collect();
-        each::render_templates(
+        let text = each::render_templates(
             &hb,
             &mut ctx,
             &names,
             &fulls,
+            notes.as_deref(),
             opts.lookups.as_ref(),
             &mut out.manifests,
         )?;
-        if let Some((compiled, full)) = notes {
-            hb.register_template(&full, compiled.map_err(|e| convert_parse(e, &full))?);
-            set_template_name(&mut ctx, &full);
-            out.notes = Some(
-                hb.render_with_context(&full, &ctx)
-                    .map_err(|e| convert(e, &names, &full))?,
-            );
+        if let Some(e) = notes_error {
+            return Err(e);
+        }
+        // Only the parent's (subcharts have none rendered).
+        if text.is_some() {
+            out.notes = text;
         }
     }
     for (sub, r) in chart.subcharts.iter().zip(&values.subcharts) {
