@@ -388,8 +388,9 @@ pub fn check_duplicates(
     default_namespace: &str,
 ) -> Result<(), ManifestError> {
     // Keys borrow from the manifests: no copies for hundreds of objects.
-    let mut seen: HashMap<(&str, &str, &str, &str), &Manifest> =
-        HashMap::with_capacity(manifests.len());
+    // Hashed with Fx, not SipHash: a template can only slow its own render.
+    let mut seen: HashMap<(&str, &str, &str, &str), &Manifest, rustc_hash::FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(manifests.len(), Default::default());
     for m in manifests {
         // By group, not version: one object rendered through two versions
         // of its API is still one object (as ObjectRef::of keys them).

@@ -6,6 +6,7 @@ use std::io::{Error as IoError, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 
 use crate::context::Context;
@@ -63,8 +64,8 @@ pub fn no_escape(data: &str) -> String {
 pub struct Registry<'reg> {
     templates: HashMap<String, Template>,
 
-    helpers: HashMap<String, Arc<dyn HelperDef + Send + Sync + 'reg>>,
-    decorators: HashMap<String, Arc<dyn DecoratorDef + Send + Sync + 'reg>>,
+    helpers: HashMap<String, Arc<dyn HelperDef + Send + Sync + 'reg>, FxBuildHasher>,
+    decorators: HashMap<String, Arc<dyn DecoratorDef + Send + Sync + 'reg>, FxBuildHasher>,
 
     escape_fn: EscapeFn,
     strict_mode: bool,
@@ -152,8 +153,8 @@ impl<'reg> Registry<'reg> {
         let r = Registry {
             templates: HashMap::new(),
             template_sources: HashMap::new(),
-            helpers: HashMap::new(),
-            decorators: HashMap::new(),
+            helpers: HashMap::default(),
+            decorators: HashMap::default(),
             escape_fn: Arc::new(html_escape),
             strict_mode: false,
             dev_mode: false,
