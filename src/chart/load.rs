@@ -356,7 +356,8 @@ pub(crate) fn from_files(
     // schema compile while Chart.yaml and the values are read; a file that
     // is no template, or no text, is left to the checks below. Not on a
     // single core, where they would only take turns.
-    let precompiled = (precompile && crate::cores::cores() > 1)
+    let offload = precompile && crate::cores::cores() > 1;
+    let precompiled = offload
         .then(|| {
             let items = files
                 .iter()
@@ -369,7 +370,7 @@ pub(crate) fn from_files(
         })
         .flatten()
         .map(std::sync::Arc::new);
-    let schema_job = (precompile && crate::cores::cores() > 1)
+    let schema_job = offload
         .then(|| start_values_schema(&files, origin))
         .flatten();
     let chart_yaml = text(&files, "Chart.yaml", origin)?
