@@ -4,9 +4,10 @@
 //! its templates on a thread of their own as soon as its files are read
 //! (the values schema compiles on another, and the loading thread reads
 //! `Chart.yaml`, the values and the subcharts meanwhile). The render then
-//! takes the compiled templates instead of compiling them. A compiled template is moved out, not copied
-//! (a copy costs about a fifth of compiling it), so only the first render of
-//! a loaded chart finds them; later renders compile as before.
+//! takes the compiled templates instead of compiling them. A compiled
+//! template is moved out, not copied (a copy costs about a fifth of
+//! compiling it), so only the first render of a loaded chart finds them;
+//! later renders compile as before.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
