@@ -139,12 +139,11 @@ fn values_must_be_a_map() {
 fn with_several_bad_files_the_first_read_is_reported() {
     // Loaded to render, the values schema compiles on a thread of its
     // own while the rest loads; what is reported must not change.
-    let load_both = |entries: &[(&str, &str)], bad_template: bool| {
+    // `not_text` names a file whose bytes are made invalid UTF-8.
+    let load_both = |entries: &[(&str, &str)], not_text: Option<&str>| {
         let mut f = files(entries);
-        if bad_template {
-            f.get_mut("templates/bad.yaml")
-                .expect("a template to break")
-                .data = vec![0xff, 0xfe];
+        if let Some(path) = not_text {
+            f.get_mut(path).expect("a file to break").data = vec![0xff, 0xfe];
         }
         let plain = from_files(f.clone(), Path::new("demo"), None, false)
             .unwrap_err()
@@ -155,7 +154,7 @@ fn with_several_bad_files_the_first_read_is_reported() {
         assert_eq!(plain, threaded);
         plain
     };
-    let load = |entries: &[(&str, &str)]| load_both(entries, false);
+    let load = |entries: &[(&str, &str)]| load_both(entries, None);
     let bad_schema = ("values.schema.json", "{\"type\": 5}");
     let e = load(&[("Chart.yaml", "apiVersion: v2\nname: demo\n"), bad_schema]);
     assert!(e.contains("Chart.yaml") && e.contains("version"), "{e}");
@@ -166,9 +165,10 @@ fn with_several_bad_files_the_first_read_is_reported() {
     // The schema comes before templates and subcharts, whichever is
     // found first.
     let template = ("templates/bad.yaml", "x");
-    let e = load_both(&[("Chart.yaml", CHART), bad_schema, template], true);
+    let bad = Some("templates/bad.yaml");
+    let e = load_both(&[("Chart.yaml", CHART), bad_schema, template], bad);
     assert!(e.contains("not a valid JSON Schema"), "{e}");
-    let e = load_both(&[("Chart.yaml", CHART), template], true);
+    let e = load_both(&[("Chart.yaml", CHART), template], bad);
     assert!(
         e.contains("templates/bad.yaml") && e.contains("UTF-8"),
         "{e}"
@@ -183,6 +183,15 @@ fn with_several_bad_files_the_first_read_is_reported() {
     );
     let e = load(&[("Chart.yaml", CHART), bad_sub]);
     assert!(e.contains("charts/sub/Chart.yaml"), "{e}");
+    // A schema that is no text, read on the schema's thread.
+    let e = load_both(
+        &[("Chart.yaml", CHART), bad_schema, template],
+        Some("values.schema.json"),
+    );
+    assert!(
+        e.contains("values.schema.json") && e.contains("UTF-8"),
+        "{e}"
+    );
 }
 
 #[test]
