@@ -13,19 +13,45 @@ use super::{
 };
 use crate::package;
 
+/// What a load does ahead for a render that follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ahead {
+    /// Nothing: the chart is read, not rendered.
+    Nothing,
+    /// Its templates are compiled as it loads (a subchart of a chart
+    /// loaded to render).
+    Compile,
+    /// Its templates are compiled as it loads, and its values schema on
+    /// another core meanwhile (a chart loaded to render).
+    CompileAndSchema,
+}
+
+impl Ahead {
+    /// What this chart's subcharts do: their schemas compile on the loading
+    /// thread, which has the other core's schema to wait for anyway. One
+    /// thread besides this one: with one more per chart and per job, on two
+    /// cores the loading thread waited a time slice (3 to 6 ms) for a core.
+    fn for_subcharts(self) -> Ahead {
+        match self {
+            Ahead::CompileAndSchema => Ahead::Compile,
+            other => other,
+        }
+    }
+}
+
 /// Loads a chart from a directory or a `.tgz` archive.
 pub fn load(path: &Path) -> Result<Chart, ChartError> {
-    load_with(path, false)
+    load_with(path, Ahead::Nothing)
 }
 
 /// Loads a chart that is about to be rendered: as [`load`], and its
-/// templates (and its subcharts') are compiled on another core while the
-/// rest of it loads, so the first render finds them compiled.
+/// templates (and its subcharts') are compiled while its values schema
+/// compiles on another core, so the first render finds them compiled.
 pub fn load_to_render(path: &Path) -> Result<Chart, ChartError> {
-    load_with(path, true)
+    load_with(path, Ahead::CompileAndSchema)
 }
 
-fn load_with(path: &Path, precompile: bool) -> Result<Chart, ChartError> {
+fn load_with(path: &Path, ahead: Ahead) -> Result<Chart, ChartError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ChartError::NotFound(path.to_path_buf()),
         _ => ChartError::Io {
@@ -35,32 +61,28 @@ fn load_with(path: &Path, precompile: bool) -> Result<Chart, ChartError> {
     })?;
     if meta.is_dir() {
         let files = read_dir_files(path)?;
-        from_files(files, path, Some(path), precompile)
+        from_files(files, path, Some(path), ahead)
     } else {
         let bytes = package::read_limited(path)?;
         let files = package::read_archive(&bytes, path)?;
-        from_files(files, path, None, precompile)
+        from_files(files, path, None, ahead)
     }
 }
 
 /// Loads a chart from a directory, honouring `.windlassignore` and `.helmignore`.
 pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
     let files = read_dir_files(dir)?;
-    from_files(files, dir, Some(dir), false)
+    from_files(files, dir, Some(dir), Ahead::Nothing)
 }
 
 /// Loads a chart from archive bytes; `origin` names it in messages.
 pub fn load_archive_bytes(bytes: &[u8], origin: &Path) -> Result<Chart, ChartError> {
-    load_archive_bytes_with(bytes, origin, false)
+    load_archive_bytes_with(bytes, origin, Ahead::Nothing)
 }
 
-fn load_archive_bytes_with(
-    bytes: &[u8],
-    origin: &Path,
-    precompile: bool,
-) -> Result<Chart, ChartError> {
+fn load_archive_bytes_with(bytes: &[u8], origin: &Path, ahead: Ahead) -> Result<Chart, ChartError> {
     let files = package::read_archive(bytes, origin)?;
-    from_files(files, origin, None, precompile)
+    from_files(files, origin, None, ahead)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ChartError + '_ {
@@ -350,27 +372,13 @@ pub(crate) fn from_files(
     files: Files,
     origin: &Path,
     dir: Option<&Path>,
-    precompile: bool,
+    ahead: Ahead,
 ) -> Result<Chart, ChartError> {
-    // Started before anything is checked, so the templates and the values
-    // schema compile while Chart.yaml and the values are read; a file that
-    // is no template, or no text, is left to the checks below. Not on a
-    // single core, where they would only take turns.
-    let offload = precompile && crate::cores::cores() > 1;
-    let precompiled = offload
-        .then(|| {
-            let items = files
-                .iter()
-                .filter(|(path, _)| template_kind(path).is_some())
-                .filter_map(|(path, f)| {
-                    Some((path.clone(), String::from_utf8(f.data.clone()).ok()?))
-                })
-                .collect();
-            Precompiled::start(items)
-        })
-        .flatten()
-        .map(std::sync::Arc::new);
-    let schema_job = offload
+    // Started before anything is checked, so the schema compiles while
+    // Chart.yaml, the values and the templates are read and the templates
+    // compiled; a file that is no text is left to the checks below. Not on
+    // a single core, where the two would only take turns.
+    let schema_job = (ahead == Ahead::CompileAndSchema && crate::cores::cores() > 1)
         .then(|| start_values_schema(&files, origin))
         .flatten();
     let chart_yaml = text(&files, "Chart.yaml", origin)?
@@ -400,8 +408,16 @@ pub(crate) fn from_files(
     // What follows is checked while the schema compiles; its errors come
     // after the schema's, as they did when the schema was compiled here.
     let rest = read_templates(&files, origin).and_then(|templates| {
-        let subcharts = load_subcharts(&files, &metadata, origin, dir, precompile)?;
+        let subcharts = load_subcharts(&files, &metadata, origin, dir, ahead.for_subcharts())?;
         Ok((templates, subcharts))
+    });
+    let precompiled = (ahead != Ahead::Nothing && rest.is_ok()).then(|| {
+        let items = files
+            .iter()
+            .filter(|(path, _)| template_kind(path).is_some())
+            .filter_map(|(path, f)| Some((path.clone(), String::from_utf8(f.data.clone()).ok()?)))
+            .collect();
+        std::sync::Arc::new(Precompiled::compile(items))
     });
     let compiled_schema = match schema_job {
         Some(job) => job
@@ -433,7 +449,7 @@ fn load_subcharts(
     metadata: &Metadata,
     origin: &Path,
     dir: Option<&Path>,
-    precompile: bool,
+    ahead: Ahead,
 ) -> Result<Vec<Subchart>, ChartError> {
     // Subcharts present under charts/, by their Chart.yaml name.
     let mut dirs: BTreeMap<String, Files> = BTreeMap::new();
@@ -450,11 +466,7 @@ fn load_subcharts(
             }
             None if rest.ends_with(".tgz") => {
                 let sub_origin = origin.join(path);
-                found.push(load_archive_bytes_with(
-                    &file.data,
-                    &sub_origin,
-                    precompile,
-                )?);
+                found.push(load_archive_bytes_with(&file.data, &sub_origin, ahead)?);
             }
             None => {}
         }
@@ -466,7 +478,7 @@ fn load_subcharts(
             sub_files,
             &sub_origin,
             sub_dir.as_deref(),
-            precompile,
+            ahead,
         )?);
     }
 
@@ -492,7 +504,7 @@ fn load_subcharts(
                     ));
                 };
                 let target = dir.join(repo.trim_start_matches("file://"));
-                load_with(&target, precompile)
+                load_with(&target, ahead)
                     .map_err(|e| dep_err(&dep.name, format!("loading {repo}: {e}")))?
             }
             (None, Some(repo)) if !repo.is_empty() => {
@@ -556,14 +568,19 @@ fn files_of(entries: &[(&str, &str)]) -> Files {
 /// the crate.
 #[cfg(test)]
 pub(crate) fn from_texts(entries: &[(&str, &str)]) -> Result<Chart, ChartError> {
-    from_files(files_of(entries), Path::new("test"), None, false)
+    from_files(files_of(entries), Path::new("test"), None, Ahead::Nothing)
 }
 
 /// As [`from_texts`], loaded to be rendered (templates compiled while it
 /// loads).
 #[cfg(test)]
 pub(crate) fn from_texts_to_render(entries: &[(&str, &str)]) -> Result<Chart, ChartError> {
-    from_files(files_of(entries), Path::new("test"), None, true)
+    from_files(
+        files_of(entries),
+        Path::new("test"),
+        None,
+        Ahead::CompileAndSchema,
+    )
 }
 
 #[cfg(test)]

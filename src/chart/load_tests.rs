@@ -19,7 +19,7 @@ fn classifies_templates() {
         ]),
         Path::new("demo"),
         None,
-        false,
+        Ahead::Nothing,
     )
     .unwrap();
     let names: Vec<_> = c.templates.iter().map(|t| t.name.as_str()).collect();
@@ -73,7 +73,7 @@ fn subcharts_with_alias_condition_and_version() {
         ]),
         Path::new("p"),
         None,
-        false,
+        Ahead::Nothing,
     )
     .unwrap();
     assert_eq!(c.subcharts.len(), 2);
@@ -94,7 +94,7 @@ fn subcharts_with_alias_condition_and_version() {
         ]),
         Path::new("p"),
         None,
-        false,
+        Ahead::Nothing,
     )
     .unwrap_err()
     .to_string();
@@ -103,7 +103,7 @@ fn subcharts_with_alias_condition_and_version() {
         files(&[("Chart.yaml", parent)]),
         Path::new("p"),
         None,
-        false,
+        Ahead::Nothing,
     )
     .unwrap_err()
     .to_string();
@@ -116,7 +116,7 @@ fn values_must_be_a_map() {
         files(&[("Chart.yaml", CHART), ("values.yaml", "- a\n")]),
         Path::new("demo"),
         None,
-        false,
+        Ahead::Nothing,
     )
     .unwrap_err()
     .to_string();
@@ -128,7 +128,7 @@ fn values_must_be_a_map() {
         ]),
         Path::new("demo"),
         None,
-        false,
+        Ahead::Nothing,
     )
     .unwrap_err()
     .to_string();
@@ -145,10 +145,10 @@ fn with_several_bad_files_the_first_read_is_reported() {
         if let Some(path) = not_text {
             f.get_mut(path).expect("a file to break").data = vec![0xff, 0xfe];
         }
-        let plain = from_files(f.clone(), Path::new("demo"), None, false)
+        let plain = from_files(f.clone(), Path::new("demo"), None, Ahead::Nothing)
             .unwrap_err()
             .to_string();
-        let threaded = from_files(f, Path::new("demo"), None, true)
+        let threaded = from_files(f, Path::new("demo"), None, Ahead::CompileAndSchema)
             .unwrap_err()
             .to_string();
         assert_eq!(plain, threaded);
@@ -198,7 +198,7 @@ fn with_several_bad_files_the_first_read_is_reported() {
 fn a_schema_compiled_on_its_own_thread_is_the_chart_schema() {
     let schema = r#"{"type": "object", "properties": {"a": {"type": "integer"}}}"#;
     let f = files(&[("Chart.yaml", CHART), ("values.schema.json", schema)]);
-    let c = from_files(f, Path::new("demo"), None, true).unwrap();
+    let c = from_files(f, Path::new("demo"), None, Ahead::CompileAndSchema).unwrap();
     let loaded = c.schema.clone().expect("the schema");
     assert_eq!(loaded, serde_json::from_str::<Value>(schema).unwrap());
     let compiled = c.compiled_schema_for(&loaded).expect("compiled at load");

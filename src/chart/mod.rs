@@ -192,8 +192,8 @@ pub struct Chart {
     /// a large schema takes milliseconds to compile, so values are checked
     /// with this one while `schema` is still what it was compiled from.
     pub(crate) compiled_schema: Option<std::sync::Arc<(Value, jsonschema::Validator)>>,
-    /// The templates, partials and `NOTES.txt`, compiled (or being compiled)
-    /// while the chart loaded, when it was loaded to be rendered.
+    /// The templates, partials and `NOTES.txt`, compiled while the chart
+    /// loaded, when it was loaded to be rendered.
     pub(crate) precompiled: Option<std::sync::Arc<precompile::Precompiled>>,
 }
 

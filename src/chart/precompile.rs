@@ -1,32 +1,24 @@
-//! A chart's templates compiled while the rest of it loads.
+//! A chart's templates compiled while it loads.
 //!
-//! Loading a chart to render it ([`super::load_to_render`]) starts compiling
-//! its templates on a thread of their own as soon as its files are read
-//! (the values schema compiles on another, and the loading thread reads
-//! `Chart.yaml`, the values and the subcharts meanwhile). The render then
-//! takes the compiled templates instead of compiling them. A compiled
-//! template is moved out, not copied (a copy costs about a fifth of
-//! compiling it), so only the first render of a loaded chart finds them;
+//! Loading a chart to render it ([`super::load_to_render`]) compiles its
+//! templates on the loading thread while the values schema compiles on
+//! another core (the two largest parts of loading a large chart). The
+//! render then takes the compiled templates instead of compiling them. A
+//! compiled template is moved out, not copied (a copy costs about a fifth
+//! of compiling it), so only the first render of a loaded chart finds them;
 //! later renders compile as before.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 
 use handlebars::{Template, TemplateError};
 
 /// Per template path: the source it was compiled from, and the outcome.
 type Results = HashMap<String, (String, Result<Template, TemplateError>)>;
 
-/// The compiling thread until it is waited for, then what it compiled.
-struct State {
-    compiling: Option<JoinHandle<Results>>,
-    done: Results,
-}
-
-/// Templates being compiled, or compiled, for one chart (not its subcharts,
-/// which have their own).
-pub(crate) struct Precompiled(Mutex<State>);
+/// Templates compiled for one chart (not its subcharts, which have their
+/// own), until a render takes them.
+pub(crate) struct Precompiled(Mutex<Results>);
 
 impl std::fmt::Debug for Precompiled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,40 +27,20 @@ impl std::fmt::Debug for Precompiled {
 }
 
 impl Precompiled {
-    /// Starts compiling `(path, source)` pairs on a new thread; `None` when
-    /// no thread could be started (the render then compiles them itself).
-    pub(crate) fn start(items: Vec<(String, String)>) -> Option<Precompiled> {
-        let handle = std::thread::Builder::new()
-            .name("precompile".into())
-            .spawn(move || {
-                items
-                    .into_iter()
-                    .map(|(path, source)| {
-                        let compiled = Template::compile_with_name(&source, path.clone());
-                        (path, (source, compiled))
-                    })
-                    .collect()
+    /// Compiles `(path, source)` pairs on this thread.
+    pub(crate) fn compile(items: Vec<(String, String)>) -> Precompiled {
+        let results = items
+            .into_iter()
+            .map(|(path, source)| {
+                let compiled = Template::compile_with_name(&source, path.clone());
+                (path, (source, compiled))
             })
-            .ok()?;
-        // This thread goes on loading on another core; the new one starts
-        // on the core it leaves.
-        crate::cores::make_room();
-        Some(Precompiled(Mutex::new(State {
-            compiling: Some(handle),
-            done: Results::new(),
-        })))
+            .collect();
+        Precompiled(Mutex::new(results))
     }
 
-    /// What was compiled, once the compiling thread is done (waits for it
-    /// the first time).
-    fn results(&self) -> MutexGuard<'_, State> {
-        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(handle) = state.compiling.take() {
-            // A panic there (a bug) leaves nothing compiled: the render
-            // compiles on its own thread and meets it again.
-            state.done = handle.join().unwrap_or_default();
-        }
-        state
+    fn results(&self) -> MutexGuard<'_, Results> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The template at `path`, compiled from exactly `source` and named
@@ -79,7 +51,7 @@ impl Precompiled {
         source: &str,
         name: &str,
     ) -> Option<Result<Template, TemplateError>> {
-        let (compiled_from, outcome) = self.results().done.remove(path)?;
+        let (compiled_from, outcome) = self.results().remove(path)?;
         if compiled_from != source {
             return None;
         }
@@ -95,7 +67,7 @@ impl Precompiled {
     /// How many compiled templates have not been taken.
     #[cfg(test)]
     pub(crate) fn left(&self) -> usize {
-        self.results().done.len()
+        self.results().len()
     }
 }
 
@@ -113,7 +85,7 @@ mod tests {
 
     #[test]
     fn gives_each_template_once_as_compiled_under_its_registered_name() {
-        let p = Precompiled::start(items()).unwrap();
+        let p = Precompiled::compile(items());
         let a = p
             .take(
                 "templates/a.yaml",
@@ -150,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_source_changed_since_loading_is_not_served() {
-        let p = Precompiled::start(items()).unwrap();
+        let p = Precompiled::compile(items());
         assert!(p.take("templates/_l.tpl", "{{x}}", "l").is_none());
         assert!(p.take("templates/missing.yaml", "", "m").is_none());
         // The stale one is dropped; the other two wait for their render.

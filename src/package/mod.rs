@@ -141,7 +141,7 @@ pub fn with_overrides(chart: &Chart, opts: &PackageOptions) -> Result<Chart, Pac
         files,
         &chart.origin,
         dir,
-        false,
+        crate::chart::load::Ahead::Nothing,
     )?)
 }
 
