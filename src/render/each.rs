@@ -121,7 +121,8 @@ struct Work {
     notes: Option<String>,
 }
 
-/// Renders on `workers` threads: each takes the next template as long as
+/// Renders on `workers` threads, this one and `workers - 1` new ones: each
+/// takes the next template as long as
 /// some are left, its documents going to a shared queue as they are
 /// written, then parses queued documents until every template is done.
 /// One large template (hundreds of PersistentVolumes) is thus parsed while
@@ -145,53 +146,68 @@ fn render_on_workers(
         waiting: 0,
     });
     let ready = Condvar::new();
+    // Every worker has a render state of its own (lookups answered from
+    // the same known objects, its own warnings), this thread too.
+    let work = || {
+        lookup::start(known);
+        helpers::start_warnings();
+        let mut ctx = ctx.clone();
+        let mut work = Work::default();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if let Some(full) = fulls.get(i) {
+                let outcome = render_streaming(hb, &mut ctx, names, full, i, &queue, &ready);
+                work.rendered.push((i, outcome, helpers::take_warnings()));
+                continue;
+            }
+            if let Some(full) = notes.filter(|_| i == fulls.len()) {
+                let outcome =
+                    render_text(hb, &mut ctx, names, full).map(|text| work.notes = Some(text));
+                work.rendered.push((i, outcome, helpers::take_warnings()));
+                continue;
+            }
+            let Some((t, d, text)) = take(&queue, &ready) else {
+                break;
+            };
+            work.parsed
+                .push((t, d, manifest::parse_document(fulls[t], d, &text)));
+        }
+        work.lookups = lookup::finish();
+        work
+    };
+    // The other workers hand in their work here: waiting for it, not for
+    // their threads to end (to join a thread waits for its teardown, about
+    // half a millisecond after its last document here). The scope still
+    // sees every thread finish, and raises a worker's panic (a bug) again.
+    let handed = Mutex::new(Vec::with_capacity(workers));
     let mut all: Vec<Work> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                if w > 0 {
-                    // The next worker queues where this thread goes
-                    // (crate::cores::make_room).
-                    crate::cores::make_room();
-                }
-                let (next, queue, ready) = (&next, &queue, &ready);
-                s.spawn(move || {
-                    // Each worker has its own render state: lookups answered
-                    // from the same known objects, its own warnings.
-                    lookup::start(known);
-                    helpers::start_warnings();
-                    let mut ctx = ctx.clone();
-                    let mut work = Work::default();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if let Some(full) = fulls.get(i) {
-                            let outcome =
-                                render_streaming(hb, &mut ctx, names, full, i, queue, ready);
-                            work.rendered.push((i, outcome, helpers::take_warnings()));
-                            continue;
-                        }
-                        if let Some(full) = notes.filter(|_| i == fulls.len()) {
-                            let outcome = render_text(hb, &mut ctx, names, full)
-                                .map(|text| work.notes = Some(text));
-                            work.rendered.push((i, outcome, helpers::take_warnings()));
-                            continue;
-                        }
-                        let Some((t, d, text)) = take(queue, ready) else {
-                            break;
-                        };
-                        work.parsed
-                            .push((t, d, manifest::parse_document(fulls[t], d, &text)));
-                    }
-                    work.lookups = lookup::finish();
-                    work
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            // A panic in a worker is a bug; surface it.
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+        // This thread is one of the workers. A new thread is queued on the
+        // core of the thread that starts it, where it waited for a time
+        // slice while this one rendered: this thread moves on after each
+        // start (crate::cores::make_room).
+        let (work, handed) = (&work, &handed);
+        for _ in 1..workers {
+            s.spawn(move || {
+                let done = work();
+                handed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(done);
+            });
+            crate::cores::make_room();
+        }
+        // This thread's own render state waits meanwhile.
+        let (lookups, warnings) = (lookup::suspend(), helpers::take_warnings());
+        let mine = work();
+        lookup::resume(lookups);
+        helpers::extend_warnings(warnings);
+        vec![mine]
     });
+    all.append(
+        &mut handed
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     let mut rendered = Vec::with_capacity(fulls.len() + 1);
     let mut notes = None;
     for work in &mut all {
@@ -340,7 +356,7 @@ mod tests {
     use serde_json::json;
 
     use super::WORKERS;
-    use crate::render::lookup::LookupKey;
+    use crate::render::lookup::{self, LookupKey};
     use crate::render::{render, RenderOptions, Rendered};
 
     fn cm(name: &str, extra: &str) -> String {
@@ -462,6 +478,65 @@ mod tests {
                 |keys: &[LookupKey]| keys.iter().map(|k| k.name.clone()).collect::<Vec<_>>();
             assert_eq!(names(&r.lookups_wanted), ["unknown"], "{workers} workers");
             assert_eq!(names(&r.lookups), ["known", "unknown"], "{workers} workers");
+        }
+    }
+
+    #[test]
+    fn the_calling_threads_warnings_and_lookups_stay_first() {
+        // A subchart's templates render after the parent's, whose warnings
+        // and lookups are already in this thread's render state; this
+        // thread works for the subchart's render too.
+        let hb = {
+            let mut hb = handlebars::Handlebars::new();
+            crate::render::helpers::register(&mut hb);
+            lookup::register(&mut hb);
+            for (name, text) in [
+                ("a", format!("{{{{warn \"from a\"}}}}{}", cm("a", ""))),
+                ("b", format!("{{{{#if (k8sLookup \"v1\" \"ConfigMap\" \"ns\" \"b\")}}}}{{{{/if}}}}{{{{warn \"from b\"}}}}{}", cm("b", ""))),
+            ] {
+                hb.register_template_string(name, text).unwrap();
+            }
+            hb
+        };
+        let ctx = handlebars::Context::wraps(json!({"Template": {}})).unwrap();
+        let key = |name: &str| LookupKey {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        };
+        let known = BTreeMap::from([(key("parent"), json!({}))]);
+        for workers in [2, 4] {
+            lookup::start(Some(&known));
+            crate::render::helpers::start_warnings();
+            crate::render::helpers::extend_warnings(vec!["from the parent".into()]);
+            lookup::merge(vec![key("wanted by the parent")], vec![key("parent")]);
+            let mut out = Vec::new();
+            super::render_on_workers(
+                &hb,
+                &ctx,
+                &Default::default(),
+                &["a", "b"],
+                None,
+                Some(&known),
+                workers,
+                &mut out,
+            )
+            .unwrap();
+            assert_eq!(out.len(), 2);
+            assert_eq!(
+                crate::render::helpers::take_warnings(),
+                ["from the parent", "from a", "from b"],
+                "{workers} workers"
+            );
+            let names = |keys: Vec<LookupKey>| keys.into_iter().map(|k| k.name).collect::<Vec<_>>();
+            let (wanted, asked) = lookup::finish();
+            assert_eq!(
+                names(wanted),
+                ["b", "wanted by the parent"],
+                "{workers} workers"
+            );
+            assert_eq!(names(asked), ["b", "parent"], "{workers} workers");
         }
     }
 

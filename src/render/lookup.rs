@@ -61,6 +61,21 @@ pub(super) fn start(known: Option<&BTreeMap<LookupKey, Value>>) {
     });
 }
 
+/// This thread's render state, set aside by [`suspend`].
+pub(super) struct Suspended(Option<State>);
+
+/// Sets this thread's render state aside, for the thread to work for a
+/// render on several threads with a state of its own ([`start`], [`finish`]);
+/// [`resume`] puts it back.
+pub(super) fn suspend() -> Suspended {
+    Suspended(STATE.with(|s| s.borrow_mut().take()))
+}
+
+/// Puts back what [`suspend`] set aside.
+pub(super) fn resume(suspended: Suspended) {
+    STATE.with(|s| *s.borrow_mut() = suspended.0);
+}
+
 /// Ends a render: the lookups it needed and did not have, and every
 /// lookup it made.
 pub(super) fn finish() -> (Vec<LookupKey>, Vec<LookupKey>) {
