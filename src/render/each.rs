@@ -122,9 +122,9 @@ struct Work {
 }
 
 /// Renders on `workers` threads, this one and `workers - 1` new ones: each
-/// takes the next template as long as
-/// some are left, its documents going to a shared queue as they are
-/// written, then parses queued documents until every template is done.
+/// takes the next template as long as some are left, its documents going
+/// to a shared queue as they are written, then parses queued documents
+/// until every template is done.
 /// One large template (hundreds of PersistentVolumes) is thus parsed while
 /// it renders, instead of after. `NOTES.txt` is taken after the last
 /// template, as one more (its text is not split into objects).
