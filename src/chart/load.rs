@@ -411,14 +411,14 @@ pub(crate) fn from_files(
         let subcharts = load_subcharts(&files, &metadata, origin, dir, ahead.for_subcharts())?;
         Ok((templates, subcharts))
     });
-    let precompiled = (ahead != Ahead::Nothing && rest.is_ok()).then(|| {
-        let items = files
-            .iter()
-            .filter(|(path, _)| template_kind(path).is_some())
-            .filter_map(|(path, f)| Some((path.clone(), String::from_utf8(f.data.clone()).ok()?)))
-            .collect();
-        std::sync::Arc::new(Precompiled::compile(items))
-    });
+    let precompiled = match &rest {
+        Ok(((templates, partials, notes), _)) if ahead != Ahead::Nothing => {
+            let items = templates.iter().chain(partials).chain(notes);
+            let items = items.map(|t| (t.path.clone(), t.source.clone())).collect();
+            Some(std::sync::Arc::new(Precompiled::compile(items)))
+        }
+        _ => None,
+    };
     let compiled_schema = match schema_job {
         Some(job) => job
             .join()
